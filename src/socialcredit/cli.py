@@ -1,0 +1,379 @@
+"""The ``scs`` command: set up a registry, register providers, import, amend and verify.
+
+Every command takes ``--db URL`` (or ``SCS_DATABASE_URL``); machine-readable results go to
+stdout as JSON, progress and messages to stderr, so commands compose in scripts.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from socialcredit import __version__
+from socialcredit.catalog import CatalogError, make_record_type
+from socialcredit.clock import ClockError
+from socialcredit.identifiers import InvalidIdentifier
+from socialcredit.importer import Format, InputUnreadable, detect_format, import_file
+from socialcredit.importer import progress_total as import_total
+from socialcredit.providers import ProviderError
+from socialcredit.records import RecordRejected
+from socialcredit.store.database import DatabaseError
+from socialcredit.store.ledger import AmendError
+from socialcredit.store.registry import Registry, RegistryError
+from socialcredit.store.secret import SecretError
+
+app = typer.Typer(
+    name="scs",
+    help="socialcredit: an open, auditable social credit registry.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+provider_app = typer.Typer(help="Authorities that submit records.", no_args_is_help=True)
+type_app = typer.Typer(
+    help="Record types an operator adds to the shipped catalogs.", no_args_is_help=True
+)
+legacy_app = typer.Typer(
+    help="The audited allow-list of legacy organisation codes.", no_args_is_help=True
+)
+app.add_typer(provider_app, name="provider")
+app.add_typer(type_app, name="type")
+app.add_typer(legacy_app, name="legacy")
+
+err = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USER_ERRORS = (
+    AmendError,
+    CatalogError,
+    ClockError,
+    DatabaseError,
+    InputUnreadable,
+    InvalidIdentifier,
+    ProviderError,
+    RecordRejected,
+    RegistryError,
+    SecretError,
+)
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="SCS_DATABASE_URL",
+        help="sqlite:///path or postgresql://… (default ./socialcredit.db)",
+        show_default=False,
+    ),
+]
+SecretFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--secret-file",
+        envvar="SCS_SECRET_FILE",
+        help="The identifier secret (default: ~/.local/share/socialcredit/keys/<database>.key)",
+        show_default=False,
+    ),
+]
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the registry's typed errors into one clear line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def emit(data: Any) -> None:
+    """Write ``data`` to stdout as indented JSON."""
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+@app.command()
+@user_errors
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+@user_errors
+def init(db: Db = None, secret_file: SecretFile = None) -> None:
+    """Create a registry database (or upgrade its schema) and its identifier secret."""
+    registry = Registry.init(db, secret_file)
+    emit({"database": registry.url, **registry.counts()})
+
+
+# -- providers, types, legacy codes ------------------------------------------------------------
+@provider_app.command("add")
+@user_errors
+def provider_add(
+    name: Annotated[str, typer.Argument(help="e.g. court.rongcheng")],
+    more_types: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--types", help="Record type codes or patterns (court.*); several may follow --types"
+        ),
+    ] = None,
+    db: Db = None,
+    secret_file: SecretFile = None,
+) -> None:
+    """Register a provider allowed to submit the given record types."""
+    patterns = [p for item in (types or []) + (more_types or []) for p in item.split(",") if p]
+    provider = Registry.open(db, secret_file).add_provider(name, patterns)
+    emit({"provider": provider.name, "types": list(provider.type_patterns)})
+
+
+@provider_app.command("list")
+@user_errors
+def provider_list(db: Db = None, secret_file: SecretFile = None) -> None:
+    """List providers and their allowed record types."""
+    providers = Registry.open(db, secret_file).providers()
+    emit([{"provider": p.name, "types": list(p.type_patterns)} for p in providers.values()])
+
+
+@type_app.command("add")
+@user_errors
+def type_add(
+    code: str,
+    title: Annotated[str, typer.Option(help="What the record says, in plain words")],
+    category: Annotated[str, typer.Option(help="The class used by counting rules")],
+    polarity: Annotated[str, typer.Option(help="negative or positive")],
+    kinds: Annotated[
+        str, typer.Option(help="person, organisation, institution, a comma list, or any")
+    ] = "any",
+    db: Db = None,
+    secret_file: SecretFile = None,
+) -> None:
+    """Add an operator's own record type (refused if it crosses a line we do not cross)."""
+    record_type = make_record_type(code, title, category, polarity, kinds)
+    Registry.open(db, secret_file).add_record_type(record_type)
+    emit({"type": record_type.code, "subject_kinds": record_type.kinds_text})
+
+
+@type_app.command("list")
+@user_errors
+def type_list(db: Db = None, secret_file: SecretFile = None) -> None:
+    """List the record types the registry accepts."""
+    types = Registry.open(db, secret_file).record_types()
+    emit(
+        [
+            {
+                "code": t.code,
+                "title": t.title,
+                "category": t.category,
+                "polarity": t.polarity.value,
+                "subject_kinds": t.kinds_text,
+                "source": t.source,
+            }
+            for t in sorted(types.values(), key=lambda t: t.code)
+        ]
+    )
+
+
+@legacy_app.command("allow")
+@user_errors
+def legacy_allow(
+    code: str,
+    reason: Annotated[str, typer.Option(help="Why this code is genuine (kept in the log)")],
+    db: Db = None,
+    secret_file: SecretFile = None,
+) -> None:
+    """Accept an early pilot organisation code that fails the check character."""
+    Registry.open(db, secret_file).allow_legacy_code(code, reason)
+    emit({"allowed": code.strip().upper()})
+
+
+# -- records ------------------------------------------------------------------------------------
+@app.command("import")
+@user_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSON Lines, CSV or Parquet")],
+    db: Db = None,
+    secret_file: SecretFile = None,
+    format: Annotated[
+        Format | None, typer.Option("--format", help="Override the format the suffix implies")
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (default FILE.rejects.jsonl)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5_000,
+) -> None:
+    """Import records; exit 0 if all landed, 1 if some were rejected, 2 if unreadable."""
+    registry = Registry.open(db, secret_file)
+    try:
+        fmt = detect_format(file, format)
+    except InputUnreadable as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        emit(
+            {"accepted": 0, "duplicates": 0, "rejected": 0, "rejects_file": None, "error": str(exc)}
+        )
+        raise typer.Exit(2) from None
+    started = time.perf_counter()
+    with _progress(
+        f"importing {file.name}", import_total(file, fmt), bytes_=fmt is not Format.PARQUET
+    ) as advance:
+        try:
+            summary = import_file(registry, file, fmt, rejects, batch_size, advance)
+        except InputUnreadable as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            emit(
+                {
+                    "accepted": 0,
+                    "duplicates": 0,
+                    "rejected": 0,
+                    "rejects_file": None,
+                    "error": str(exc),
+                }
+            )
+            raise typer.Exit(2) from None
+    elapsed = time.perf_counter() - started
+    emit(summary.to_json())
+    done = summary.accepted + summary.duplicates
+    err.print(
+        f"{summary.rows} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f}"
+        f" rows/s): {done} stored or already present, {summary.rejected} rejected"
+    )
+    if summary.errors_by_field:
+        err.print(
+            "rejections by field: "
+            + ", ".join(
+                f"{k} {v}"
+                for k, v in sorted(summary.errors_by_field.items(), key=lambda kv: -kv[1])
+            )
+        )
+    if summary.exit_code == 2:
+        err.print(
+            "[bold red]error:[/] no row of the file could be read as "
+            f"{fmt.value}; is it really that format?"
+        )
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+@user_errors
+def revoke(
+    provider: Annotated[str, typer.Option(help="The provider that filed the record")],
+    ref: Annotated[str, typer.Option(help="The provider's reference of the record")],
+    reason: Annotated[str, typer.Option(help="Why the record is withdrawn")],
+    own_ref: Annotated[
+        str | None, typer.Option(help="The provider's reference of this revocation")
+    ] = None,
+    db: Db = None,
+    secret_file: SecretFile = None,
+) -> None:
+    """Withdraw a record: a new ledger entry, the original stays as history."""
+    seq = Registry.open(db, secret_file).revoke(provider, ref, reason, own_ref)
+    emit({"revoked": ref, "provider": provider, "seq": seq})
+
+
+@app.command()
+@user_errors
+def correct(
+    ref: Annotated[str, typer.Option(help="The provider's reference of the record to correct")],
+    record: Annotated[
+        Path,
+        typer.Argument(help="A JSON file with the corrected record, which carries its own new ref"),
+    ],
+    reason: Annotated[str, typer.Option(help="What was wrong")],
+    db: Db = None,
+    secret_file: SecretFile = None,
+) -> None:
+    """Replace a record by a corrected one (both stay in the ledger)."""
+    registry = Registry.open(db, secret_file)
+    try:
+        data = orjson.loads(record.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise InputUnreadable(f"{record}: {exc}") from None
+    new = registry.validator().from_json(data)
+    seq = registry.correct(ref, new, reason)
+    emit({"corrected": ref, "by": new.ref, "provider": new.provider, "seq": seq})
+
+
+@app.command()
+@user_errors
+def verify(db: Db = None, secret_file: SecretFile = None) -> None:
+    """Recompute both hash chains; exit 1 and name the first altered entry if one was."""
+    report = Registry.open(db, secret_file).verify()
+    emit(report.to_json())
+    if not report.ok:
+        err.print(f"[bold red]tampering detected:[/] {report.problem}")
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def status(db: Db = None, secret_file: SecretFile = None) -> None:
+    """Counts of subjects, providers and ledger entries."""
+    registry = Registry.open(db, secret_file)
+    emit({"database": registry.url, **registry.counts()})
+
+
+@app.command()
+@user_errors
+def demo(
+    db: Annotated[str, typer.Option("--db", envvar="SCS_DATABASE_URL")] = "sqlite:///scs-demo.db",
+    secret_file: SecretFile = None,
+    people: int = 10_000,
+    organisations: int = 1_000,
+    institutions: int = 20,
+    years: int = 3,
+    seed: int = 7,
+) -> None:
+    """Build the demo registry: a synthetic city with its providers and records."""
+    from socialcredit.demo_registry import build_demo
+
+    with _progress("building the demo city", None, bytes_=False) as advance:
+        made = build_demo(
+            db, secret_file, people, organisations, institutions, years, seed, advance
+        )
+    emit(made)
+
+
+class _NoProgress:
+    def __call__(self, done: int) -> None:
+        return None
+
+
+class _progress:
+    """A Rich progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, label: str, total: int | None, bytes_: bool):
+        self.label, self.total, self.bytes_ = label, total, bytes_
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not err.is_terminal:
+            return _NoProgress()
+        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        columns += [TransferSpeedColumn()] if self.bytes_ else [TextColumn("{task.completed:,.0f}")]
+        columns.append(TimeRemainingColumn())
+        self.bar = Progress(*columns, console=err, transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=self.total)
+        bar = self.bar
+        return lambda done: bar.update(task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,229 @@
+"""Intake: turning raw input rows into ledger-ready entries, with no database in sight.
+
+Parsing, validating, keyed hashing and content hashing are most of an import's CPU work and
+need nothing from the database, so they run here — in worker processes for big files — while
+the importer's main process only does what must be serial: subject ids, duplicate checks,
+the hash chain and the insert. Everything crossing the process boundary is a plain tuple.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple
+
+import orjson
+
+from socialcredit.catalog import RecordType
+from socialcredit.identifiers import display_form, subject_key
+from socialcredit.providers import Provider
+from socialcredit.records import FieldError, Record, RecordRejected, RecordValidator
+
+#: The ledger columns an entry's content hash covers, in a fixed order.
+CONTENT_COLUMNS = (
+    "kind",
+    "provider",
+    "ref",
+    "type",
+    "occurred_on",
+    "reported_on",
+    "act",
+    "amount",
+    "quantity",
+    "relates_to",
+    "evidence",
+    "legal_basis",
+    "subject_name",
+    "amends",
+    "reason",
+)
+
+
+class Prepared(NamedTuple):
+    """A validated record ready for the ledger: subject identity plus content columns.
+
+    Crosses process boundaries as a plain ``PreparedRow`` tuple (``tuple(prepared)``):
+    unpickling a named tuple costs several times more, and the importer's main process,
+    which does the unpickling, is the one that must not fall behind.
+    """
+
+    subject_kind: str
+    subject_key: str
+    subject_display: str
+    content: tuple[Any, ...]  # values of CONTENT_COLUMNS, dates as ISO text
+    content_hash: bytes
+
+
+PreparedRow = tuple[str, str, str, tuple[Any, ...], bytes]
+
+
+def content_digest(subject_kind: str, subject_key: str, content: Sequence[Any]) -> bytes:
+    """SHA-256 of an entry's canonical content: subject kind and key, then content columns.
+
+    The raw identifier is never part of it: an unkeyed hash of a resident number could be
+    reversed by trying every birth date and area code.
+    """
+    return hashlib.sha256(orjson.dumps([subject_kind, subject_key, *content])).digest()
+
+
+def content_of(row: Mapping[str, Any] | Any) -> tuple[Any, ...]:
+    """The content tuple of a stored ledger row (dates back to ISO text)."""
+    return tuple(v.isoformat() if isinstance(v, date) else v for v in map(row.get, CONTENT_COLUMNS))
+
+
+def record_content(
+    record: Record, kind: str = "record", amends: int | None = None, reason: str | None = None
+) -> tuple[Any, ...]:
+    return (
+        kind,
+        record.provider,
+        record.ref,
+        record.type,
+        record.occurred_on.isoformat(),
+        record.reported_on.isoformat() if record.reported_on else None,
+        record.act,
+        record.amount,
+        record.quantity,
+        record.relates_to,
+        record.evidence,
+        record.legal_basis,
+        record.subject.name,
+        amends,
+        reason,
+    )
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    """Everything a worker needs: the validation context and the identifier secret."""
+
+    providers: Mapping[str, Provider]
+    types: Mapping[str, RecordType]
+    today: date
+    legacy_codes: frozenset[str]
+    secret: bytes
+
+    def validator(self) -> RecordValidator:
+        return RecordValidator(self.providers, self.types, self.today, self.legacy_codes)
+
+
+class Payload(NamedTuple):
+    """A unit of raw input for a preparer: a block of JSON lines, flat rows, or an Arrow batch.
+
+    ``kind`` is ``jsonl`` (``data``: bytes of whole lines, the first being ``first_line``),
+    ``rows`` (``data``: a list of (line, mapping or None, read error or None)), or ``arrow``
+    (``data``: a ``pyarrow.RecordBatch`` whose first row is row ``first_line``).
+    """
+
+    kind: str
+    first_line: int
+    data: Any
+
+
+class Rejection(NamedTuple):
+    line: int
+    errors: list[FieldError]
+    input: str
+    unreadable: bool  # the row could not even be read as the file's format
+
+
+class ChunkResult(NamedTuple):
+    rows: int
+    lines: list[int]
+    prepared: list[PreparedRow]
+    rejected: list[Rejection]
+
+
+#: How much of a rejected row is copied into the rejects file.
+REJECT_INPUT_LIMIT = 10_000
+
+
+class Preparer:
+    """Validates and hashes payloads under one context (one preparer per process)."""
+
+    def __init__(self, context: IntakeContext):
+        self.context = context
+        self.validator = context.validator()
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def prepare(self, payload: Payload) -> ChunkResult:
+        lines: list[int] = []
+        prepared: list[PreparedRow] = []
+        rejected: list[Rejection] = []
+        rows = 0
+        for line, data, flat, error in _rows_of(payload):
+            rows += 1
+            if error is not None:
+                rejected.append(Rejection(line, [error], input_text(data), True))
+                continue
+            try:
+                record = self.validator.from_flat(data) if flat else self.validator.from_json(data)
+            except RecordRejected as exc:
+                rejected.append(Rejection(line, exc.errors, input_text(data), False))
+                continue
+            lines.append(line)
+            prepared.append(tuple(self.prepare_record(record)))  # type: ignore[arg-type]
+        return ChunkResult(rows, lines, prepared, rejected)
+
+    def prepare_record(self, record: Record) -> Prepared:
+        subject = record.subject
+        kind = subject.kind.value
+        known = self._keys.get((kind, subject.id))
+        if known is None:
+            known = self._keys[(kind, subject.id)] = (
+                subject_key(self.context.secret, subject.kind, subject.id),
+                display_form(subject.kind, subject.id),
+            )
+        content = record_content(record)
+        return Prepared(kind, known[0], known[1], content, content_digest(kind, known[0], content))
+
+
+def _rows_of(payload: Payload) -> Iterator[tuple[int, Any, bool, FieldError | None]]:
+    """(line, data, flat, read error) for every row of a payload; JSON is parsed here."""
+    if payload.kind == "jsonl":
+        for offset, raw in enumerate(payload.data.split(b"\n")):
+            if not raw.strip():
+                continue
+            try:
+                yield payload.first_line + offset, orjson.loads(raw), False, None
+            except orjson.JSONDecodeError as exc:
+                yield (
+                    payload.first_line + offset,
+                    raw,
+                    False,
+                    FieldError("line", f"not valid JSON: {exc}"),
+                )
+    elif payload.kind == "rows":
+        for line, data, error in payload.data:
+            yield line, data, True, error
+    else:
+        for offset, data in enumerate(payload.data.to_pylist()):
+            yield payload.first_line + offset, data, True, None
+
+
+def input_text(data: Any) -> str:
+    """A rejected row as text for the rejects file, cut at ``REJECT_INPUT_LIMIT``."""
+    if isinstance(data, bytes):
+        text = data.decode("utf-8", "replace").rstrip("\r\n")
+    else:
+        try:
+            text = orjson.dumps(data, default=str).decode()
+        except TypeError:
+            text = repr(data)
+    return text[:REJECT_INPUT_LIMIT]
+
+
+# -- worker-process plumbing (module level so that it pickles by name) -------------------------
+_worker: Preparer | None = None
+
+
+def init_worker(context: IntakeContext) -> None:
+    global _worker
+    _worker = Preparer(context)
+
+
+def prepare_in_worker(payload: Payload) -> ChunkResult:
+    assert _worker is not None, "init_worker was not run in this process"
+    return _worker.prepare(payload)

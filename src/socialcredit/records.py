@@ -1,0 +1,484 @@
+"""Records: the facts the registry holds, and the checks a record must pass to be one.
+
+A record says that a provider (an authority) reports conduct of a type about a subject on a
+date. Records are appended to the ledger and never changed; everything else (scores, grades,
+lists) is derived from them. This module is pure: it turns submitted data (a JSON object or a
+flat row of a CSV or Parquet file) into a ``Record`` or a list of ``FieldError`` naming every
+field that is wrong and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from socialcredit.catalog import RecordType
+from socialcredit.identifiers import InvalidIdentifier, SubjectKind, normalise
+from socialcredit.providers import Provider
+
+#: The fields of a record as JSON, and the flat columns of CSV and Parquet files.
+RECORD_FIELDS = (
+    "provider",
+    "ref",
+    "subject",
+    "type",
+    "occurred_on",
+    "reported_on",
+    "act",
+    "amount",
+    "quantity",
+    "relates_to",
+    "evidence",
+    "legal_basis",
+)
+SUBJECT_FIELDS = ("kind", "id", "name")
+FLAT_COLUMNS = (
+    "provider",
+    "ref",
+    "subject_kind",
+    "subject_id",
+    "subject_name",
+    "type",
+    "occurred_on",
+    "reported_on",
+    "act",
+    "amount",
+    "quantity",
+    "relates_to",
+    "evidence",
+    "legal_basis",
+)
+REQUIRED_FLAT_COLUMNS = ("provider", "ref", "subject_kind", "subject_id", "type", "occurred_on")
+
+#: Longest accepted text per field, in characters. Generous for real use, small enough that a
+#: hostile 10 MB field is refused by name instead of bloating the ledger.
+MAX_LENGTH = {
+    "provider": 64,
+    "ref": 128,
+    "type": 64,
+    "act": 128,
+    "relates_to": 128,
+    "evidence": 2000,
+    "legal_basis": 500,
+    "subject.name": 200,
+    "subject.id": 32,
+}
+#: Largest amount or quantity accepted (yuan or units); anything above is a unit mistake.
+MAX_NUMBER = 1e13
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ALLOWED_FIELDS = frozenset(RECORD_FIELDS)
+_ALLOWED_SUBJECT_FIELDS = frozenset(SUBJECT_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRef:
+    """A subject as a record names it: kind, normalised identifier, optional name."""
+
+    kind: SubjectKind
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    provider: str
+    ref: str
+    subject: SubjectRef
+    type: str
+    occurred_on: date
+    reported_on: date | None = None
+    act: str | None = None
+    amount: float | None = None
+    quantity: float | None = None
+    relates_to: str | None = None
+    evidence: str | None = None
+    legal_basis: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record in the submission format (with the identifier: handle with care)."""
+        out: dict[str, Any] = {
+            "provider": self.provider,
+            "ref": self.ref,
+            "subject": {"kind": self.subject.kind.value, "id": self.subject.id},
+            "type": self.type,
+            "occurred_on": self.occurred_on.isoformat(),
+        }
+        if self.subject.name is not None:
+            out["subject"]["name"] = self.subject.name
+        for name in ("act", "amount", "quantity", "relates_to", "evidence", "legal_basis"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.reported_on is not None:
+            out["reported_on"] = self.reported_on.isoformat()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class RecordRejected(ValueError):
+    """A submitted record failed validation; ``errors`` names every bad field."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def content_hash(record: Record, subject_key: str) -> bytes:
+    """SHA-256 of the canonical content of a record, with the subject as its keyed hash.
+
+    The raw identifier never enters the hash: an unkeyed hash of a resident number could be
+    reversed by trying every birth date and area code.
+    """
+    return hashlib.sha256(canonical_bytes(record_content(record, subject_key))).digest()
+
+
+def record_content(record: Record, subject_key: str) -> dict[str, Any]:
+    """The canonical content of a record: the fields that identify it, nulls left out."""
+    content: dict[str, Any] = {
+        "provider": record.provider,
+        "ref": record.ref,
+        "subject_kind": record.subject.kind.value,
+        "subject_key": subject_key,
+        "type": record.type,
+        "occurred_on": record.occurred_on.isoformat(),
+    }
+    optional = {
+        "subject_name": record.subject.name,
+        "reported_on": record.reported_on.isoformat() if record.reported_on else None,
+        "act": record.act,
+        "amount": record.amount,
+        "quantity": record.quantity,
+        "relates_to": record.relates_to,
+        "evidence": record.evidence,
+        "legal_basis": record.legal_basis,
+    }
+    content.update((k, v) for k, v in optional.items() if v is not None)
+    return content
+
+
+def canonical_bytes(content: Mapping[str, Any]) -> bytes:
+    """Deterministic JSON: sorted keys, no whitespace, floats in shortest round-trip form."""
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+
+
+class RecordValidator:
+    """Checks submitted records against the registry's providers, catalog and clock.
+
+    Pure: it holds the context it needs (providers, record types, the legacy allow-list and
+    today's date) and does no I/O, so importers, the API and tests share one set of rules.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        types: Mapping[str, RecordType],
+        today: date,
+        legacy_codes: frozenset[str] = frozenset(),
+    ):
+        self.providers = providers
+        self.types = types
+        self.today = today
+        self.legacy_codes = legacy_codes
+        self._allowed: dict[tuple[str, str], bool] = {}
+
+    # -- entry points -------------------------------------------------------------------
+    def from_json(self, obj: Any) -> Record:
+        """Validate a record in the JSON submission format."""
+        if not isinstance(obj, Mapping):
+            raise RecordRejected([FieldError("record", "must be a JSON object")])
+        errors: list[FieldError] = []
+        if not obj.keys() <= _ALLOWED_FIELDS:
+            errors.extend(
+                FieldError(str(key)[:64], "unknown field")
+                for key in obj
+                if key not in _ALLOWED_FIELDS
+            )
+        subject = obj.get("subject")
+        if subject is None:
+            errors.append(FieldError("subject", "missing"))
+            subject = {}
+        elif not isinstance(subject, Mapping):
+            errors.append(FieldError("subject", "must be an object with kind, id and name"))
+            subject = {}
+        elif not subject.keys() <= _ALLOWED_SUBJECT_FIELDS:
+            errors.extend(
+                FieldError(f"subject.{str(key)[:64]}", "unknown field")
+                for key in subject
+                if key not in _ALLOWED_SUBJECT_FIELDS
+            )
+        return self._build(
+            errors,
+            obj.get("provider"),
+            obj.get("ref"),
+            subject.get("kind"),
+            subject.get("id"),
+            subject.get("name"),
+            obj.get("type"),
+            obj.get("occurred_on"),
+            obj.get("reported_on"),
+            obj.get("act"),
+            obj.get("amount"),
+            obj.get("quantity"),
+            obj.get("relates_to"),
+            obj.get("evidence"),
+            obj.get("legal_basis"),
+        )
+
+    def from_flat(self, row: Mapping[str, Any]) -> Record:
+        """Validate a flat row (CSV or Parquet columns); empty cells count as absent."""
+        errors = [FieldError(str(k)[:64], "unknown column") for k in row if k not in FLAT_COLUMNS]
+
+        def get(name: str) -> Any:
+            value = row.get(name)
+            return None if value == "" else value
+
+        return self._build(
+            errors,
+            get("provider"),
+            get("ref"),
+            get("subject_kind"),
+            get("subject_id"),
+            get("subject_name"),
+            get("type"),
+            get("occurred_on"),
+            get("reported_on"),
+            get("act"),
+            get("amount"),
+            get("quantity"),
+            get("relates_to"),
+            get("evidence"),
+            get("legal_basis"),
+        )
+
+    # -- the checks -----------------------------------------------------------------------
+    def _build(
+        self,
+        errors: list[FieldError],
+        provider: Any,
+        ref: Any,
+        kind: Any,
+        sid: Any,
+        name: Any,
+        rtype: Any,
+        occurred: Any,
+        reported: Any,
+        act: Any,
+        amount: Any,
+        quantity: Any,
+        relates_to: Any,
+        evidence: Any,
+        legal_basis: Any,
+    ) -> Record:
+        provider = _token("provider", provider, errors, required=True)
+        ref = _token("ref", ref, errors, required=True)
+        rtype = _token("type", rtype, errors, required=True)
+        act = _token("act", act, errors)
+        relates_to = _token("relates_to", relates_to, errors)
+        name = _text("subject.name", name, errors)
+        evidence = _text("evidence", evidence, errors)
+        legal_basis = _text("legal_basis", legal_basis, errors)
+        amount_v = _number("amount", amount, errors)
+        quantity_v = _number("quantity", quantity, errors)
+        occurred_v = self._date("occurred_on", occurred, errors, required=True)
+        reported_v = self._date("reported_on", reported, errors)
+        if occurred_v and reported_v and reported_v < occurred_v:
+            errors.append(FieldError("reported_on", "is before occurred_on"))
+
+        subject_kind: SubjectKind | None = None
+        if kind is None:
+            errors.append(FieldError("subject.kind", "missing"))
+        else:
+            try:
+                subject_kind = SubjectKind(kind)
+            except (ValueError, TypeError):
+                errors.append(
+                    FieldError(
+                        "subject.kind",
+                        f"{str(kind)[:40]!r} is not person, organisation or institution",
+                    )
+                )
+        number: str | None = None
+        if sid is None:
+            errors.append(FieldError("subject.id", "missing"))
+        elif not isinstance(sid, str):
+            errors.append(FieldError("subject.id", "must be a string"))
+        elif len(sid) > MAX_LENGTH["subject.id"]:
+            errors.append(FieldError("subject.id", f"{len(sid)} characters, the limit is 32"))
+        elif subject_kind is not None:
+            try:
+                number = normalise(subject_kind, sid, self.legacy_codes)
+            except InvalidIdentifier as exc:
+                errors.append(FieldError("subject.id", str(exc)))
+
+        if provider is not None and rtype is not None:
+            self._check_type(provider, rtype, subject_kind, errors)
+        if errors:
+            raise RecordRejected(errors)
+        assert provider and ref and rtype and occurred_v and subject_kind and number
+        return Record(
+            provider,
+            ref,
+            SubjectRef(subject_kind, number, name),
+            rtype,
+            occurred_v,
+            reported_v,
+            act,
+            amount_v,
+            quantity_v,
+            relates_to,
+            evidence,
+            legal_basis,
+        )
+
+    def _check_type(
+        self, provider: str, rtype: str, kind: SubjectKind | None, errors: list[FieldError]
+    ) -> None:
+        known = self.providers.get(provider)
+        record_type = self.types.get(rtype)
+        if known is None:
+            errors.append(FieldError("provider", f"unknown provider {provider!r}"))
+        if record_type is None:
+            errors.append(FieldError("type", f"unknown record type {rtype!r}"))
+        if known is None or record_type is None:
+            return
+        allowed = self._allowed.get((provider, rtype))
+        if allowed is None:
+            allowed = self._allowed[(provider, rtype)] = known.may_submit(rtype)
+        if not allowed:
+            errors.append(
+                FieldError(
+                    "type",
+                    f"provider {provider!r} may not submit {rtype!r} "
+                    f"(allowed: {', '.join(known.type_patterns)})",
+                )
+            )
+        if kind is not None and not record_type.applies_to(kind):
+            errors.append(
+                FieldError(
+                    "subject.kind",
+                    f"record type {rtype!r} applies to {record_type.kinds_text}, not {kind.value}",
+                )
+            )
+
+    def _date(
+        self, field: str, value: Any, errors: list[FieldError], required: bool = False
+    ) -> date | None:
+        if value is None:
+            if required:
+                errors.append(FieldError(field, "missing"))
+            return None
+        if isinstance(value, datetime):
+            value = value.date()
+        if isinstance(value, date):
+            parsed = value
+        elif (
+            isinstance(value, str)
+            and len(value) == 10
+            and value[4] == "-"
+            and value[7] == "-"
+            and value[:4].isdigit()
+        ):
+            try:
+                parsed = date.fromisoformat(value)
+            except ValueError:
+                errors.append(FieldError(field, f"{value!r} is not a valid date"))
+                return None
+        else:
+            errors.append(FieldError(field, f"{str(value)[:40]!r} is not a date (YYYY-MM-DD)"))
+            return None
+        if parsed > self.today:
+            errors.append(
+                FieldError(
+                    field,
+                    f"{parsed.isoformat()} is in the future (today is {self.today.isoformat()})",
+                )
+            )
+            return None
+        return parsed
+
+
+def _token(field: str, value: Any, errors: list[FieldError], required: bool = False) -> str | None:
+    """A short code-like text (provider, ref, type, act): printable, no control characters."""
+    if value is None:
+        if required:
+            errors.append(FieldError(field, "missing"))
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        errors.append(FieldError(field, "must be a string"))
+        return None
+    limit = MAX_LENGTH[field]
+    if len(value) > limit:
+        errors.append(FieldError(field, f"{len(value)} characters, the limit is {limit}"))
+        return None
+    if not value or not value.isprintable() or value != value.strip() or "  " in value:
+        errors.append(
+            FieldError(field, "must be printable text without control characters or padding spaces")
+        )
+        return None
+    return value
+
+
+def _text(field: str, value: Any, errors: list[FieldError]) -> str | None:
+    """A free text (name, evidence, legal basis): bounded, no control characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError(field, "must be a string"))
+        return None
+    limit = MAX_LENGTH[field]
+    if len(value) > limit:
+        errors.append(FieldError(field, f"{len(value)} characters, the limit is {limit}"))
+        return None
+    if not value.isprintable() and _CONTROL.search(value):
+        errors.append(FieldError(field, "contains control characters"))
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _number(field: str, value: Any, errors: list[FieldError]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        errors.append(FieldError(field, "must be a number, not true/false"))
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, Decimal | str):
+        try:
+            number = float(Decimal(str(value).strip()))
+        except (InvalidOperation, ValueError):
+            errors.append(FieldError(field, f"{str(value)[:40]!r} is not a number"))
+            return None
+    else:
+        errors.append(FieldError(field, "must be a number"))
+        return None
+    if not math.isfinite(number):
+        errors.append(FieldError(field, "must be a finite number"))
+        return None
+    if number < 0:
+        errors.append(FieldError(field, f"{number:g} is negative"))
+        return None
+    if number > MAX_NUMBER:
+        errors.append(FieldError(field, f"{number:g} is larger than {MAX_NUMBER:g}"))
+        return None
+    return number + 0.0  # normalise -0.0

@@ -1,0 +1,1 @@
+"""Storage: the schema, the ledger and the registry over SQLite or PostgreSQL."""

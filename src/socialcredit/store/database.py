@@ -1,0 +1,103 @@
+"""Opening a registry database: URLs, SQLite pragmas, write locks and migrations.
+
+SQLite runs in WAL mode so readers never block the writer; writers begin with
+``BEGIN IMMEDIATE`` so two importers cannot interleave half a batch. PostgreSQL gets the same
+schema through the same Alembic migrations; there the chain-head row lock serialises writers.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_URL = "sqlite:///socialcredit.db"
+ENV_URL = "SCS_DATABASE_URL"
+WRITER = {"sqlite_immediate": True}
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or is not a registry; the message says what to do."""
+
+
+def database_url(url: str | None = None) -> URL:
+    """The URL to use: the given one, else ``SCS_DATABASE_URL``, else ``./socialcredit.db``.
+
+    ``postgresql://`` is mapped to the psycopg 3 driver; a bare path is taken as SQLite.
+    """
+    text = url or os.environ.get(ENV_URL) or DEFAULT_URL
+    if "://" not in text:
+        text = f"sqlite:///{text}"
+    try:
+        parsed = make_url(text)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError for malformed URLs
+        raise DatabaseError(f"not a database URL: {text!r} ({exc})") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
+        )
+    return parsed
+
+
+def open_engine(url: str | URL | None = None) -> Engine:
+    """An engine for the registry at ``url`` with the store's connection settings."""
+    parsed = url if isinstance(url, URL) else database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        parent = Path(url.database).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise DatabaseError(f"directory {parent} does not exist")
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit transactions
+        # would defer the write lock to the first write, too late for the chain head).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA cache_size=-65536")
+        # Checkpoint every ~40 MB of WAL rather than 4 MB: bulk imports write in big batches.
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("socialcredit.store").joinpath("migrations"))
+    )
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Create the schema or bring it up to the newest migration (idempotent)."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def is_initialised(engine: Engine) -> bool:
+    return inspect(engine).has_table("meta")

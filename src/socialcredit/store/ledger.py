@@ -1,0 +1,402 @@
+"""The ledger: appending records in batches, amending them, and verifying the hash chain.
+
+Every write happens inside one transaction that first locks the chain head, so a batch lands
+whole or not at all and the chain never forks. An entry's content hash covers the very values
+that are stored (``intake.content_of``), and ``verify`` recomputes it from the row read back,
+so any edit of a stored value, or of a subject's key, shows up as the first bad entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
+
+from socialcredit.chain import GENESIS, entry_hash
+from socialcredit.intake import CONTENT_COLUMNS, PreparedRow, content_digest, content_of
+from socialcredit.records import FieldError
+from socialcredit.store.schema import chain_heads, ledger, subjects
+
+LEDGER = "ledger"
+LOOKUP_CHUNK = 500
+
+#: Column order of the tuples ``insert_entries`` takes.
+ENTRY_COLUMNS = (
+    "seq",
+    "subject_id",
+    *CONTENT_COLUMNS,
+    "recorded_at",
+    "content_hash",
+    "entry_hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectEntry:
+    """A subject as stored: its id, kind and keyed hash."""
+
+    id: int
+    kind: str
+    key: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What became of each submitted item, by its position in the batch."""
+
+    accepted: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    rejected: dict[int, list[FieldError]] = field(default_factory=dict)
+    first_seq: int | None = None  # accepted items got consecutive seqs from here
+
+
+class AmendError(ValueError):
+    """A revocation or correction cannot be applied; the message says why."""
+
+
+def lock_head(conn: Connection, chain: str = LEDGER) -> tuple[int, bytes]:
+    """Lock and return the chain head (seq, hash); creates it for a new chain."""
+    row = conn.execute(
+        select(chain_heads.c.seq, chain_heads.c.entry_hash)
+        .where(chain_heads.c.chain == chain)
+        .with_for_update()
+    ).first()
+    if row is None:
+        conn.execute(chain_heads.insert().values(chain=chain, seq=0, entry_hash=GENESIS))
+        return 0, GENESIS
+    return int(row.seq), bytes(row.entry_hash)
+
+
+def set_head(conn: Connection, seq: int, head: bytes, chain: str = LEDGER) -> None:
+    conn.execute(
+        update(chain_heads).where(chain_heads.c.chain == chain).values(seq=seq, entry_hash=head)
+    )
+
+
+def append_prepared(
+    conn: Connection, items: Sequence[PreparedRow], resolver: SubjectResolver, recorded_at: str
+) -> BatchResult:
+    """Append prepared records in the caller's writer transaction (``database.WRITER``).
+
+    A ref already stored with identical content is a duplicate; with different content it is
+    rejected, as is a second, different use of a ref within the batch. The caller commits, so
+    the batch lands whole or not at all. This loop is the serial part of every import, so it
+    unpacks plain tuples rather than calling accessors.
+    """
+    result = BatchResult()
+    seq, head = lock_head(conn)
+    subject_ids = resolver.ids(conn, items)
+
+    pending: list[tuple[int, int, tuple[Any, ...], bytes]] = []
+    seen: dict[tuple[str, str], bytes] = {}
+    for pos, (_kind, _key, _display, content, digest) in enumerate(items):
+        resolved = subject_ids[pos]
+        if isinstance(resolved, FieldError):
+            result.rejected[pos] = [resolved]
+            continue
+        ident = (content[1], content[2])
+        earlier = seen.get(ident)
+        if earlier is None:
+            seen[ident] = digest
+            pending.append((pos, resolved.id, content, digest))
+        elif earlier == digest:
+            result.duplicates.append(pos)
+        else:
+            result.rejected[pos] = [_ref_conflict(ident[1], "earlier in this batch")]
+
+    # Optimistic on SQLite: most imports bring new refs, so try without looking any up; a
+    # unique violation rolls back to the savepoint and the batch is redone against what is
+    # stored. (PostgreSQL aborts psycopg's executemany pipeline on the first violation, so
+    # there the lookup comes first.)
+    stamp = recorded_at.encode()
+    if conn.dialect.name == "sqlite":
+        chained = _chain(pending, {}, seq, head, stamp, recorded_at)
+        try:
+            with conn.begin_nested():
+                insert_entries(conn, chained.rows)
+        except IntegrityError:
+            chained = _chain(
+                pending, _stored_hashes(conn, list(seen)), seq, head, stamp, recorded_at
+            )
+            insert_entries(conn, chained.rows)
+    else:
+        chained = _chain(pending, _stored_hashes(conn, list(seen)), seq, head, stamp, recorded_at)
+        insert_entries(conn, chained.rows)
+    result.accepted = chained.accepted
+    result.duplicates.extend(chained.duplicates)
+    result.rejected.update(chained.rejected)
+    if chained.rows:
+        result.first_seq = chained.rows[0][0]
+        set_head(conn, chained.seq, chained.head)
+    return result
+
+
+@dataclass(slots=True)
+class _Chained:
+    rows: list[tuple[Any, ...]]
+    accepted: list[int]
+    duplicates: list[int]
+    rejected: dict[int, list[FieldError]]
+    seq: int
+    head: bytes
+
+
+def _chain(
+    pending: Sequence[tuple[int, int, tuple[Any, ...], bytes]],
+    stored: dict[tuple[str, str], bytes],
+    seq: int,
+    head: bytes,
+    stamp: bytes,
+    recorded_at: str,
+) -> _Chained:
+    """Number and chain the pending entries that are not already ``stored``."""
+    out = _Chained([], [], [], {}, seq, head)
+    for pos, subject_id, content, digest in pending:
+        existing = stored.get((content[1], content[2]))
+        if existing is not None:
+            if existing == digest:
+                out.duplicates.append(pos)
+            else:
+                out.rejected[pos] = [_ref_conflict(content[2], "already in the ledger")]
+            continue
+        seq += 1
+        head = entry_hash(head, seq, stamp, digest)
+        out.rows.append((seq, subject_id, *content, recorded_at, digest, head))
+        out.accepted.append(pos)
+    out.seq, out.head = seq, head
+    return out
+
+
+def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert complete ledger rows (``ENTRY_COLUMNS`` order) with one driver ``executemany``.
+
+    Bypasses SQLAlchemy's per-row parameter processing, which costs more than SQLite's own
+    insert at import rates; dates arrive as ISO text, which is how SQLAlchemy's SQLite
+    dialect stores them and what PostgreSQL casts to ``date``.
+    """
+    if not rows:
+        return
+    mark = _mark(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO ledger ({', '.join(ENTRY_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))})",
+        list(rows),
+    )
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _ref_conflict(ref: str, where: str) -> FieldError:
+    return FieldError(
+        "ref",
+        f"{ref!r} is {where} with different content; records are never changed — "
+        "submit a correction instead",
+    )
+
+
+def _stored_hashes(
+    conn: Connection, idents: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], bytes]:
+    """Content hashes already stored under the given (provider, ref) pairs."""
+    by_provider: dict[str, list[str]] = {}
+    for provider, ref in idents:
+        by_provider.setdefault(provider, []).append(ref)
+    found: dict[tuple[str, str], bytes] = {}
+    for provider, refs in by_provider.items():
+        for ref, digest in _select_in(
+            conn,
+            "SELECT ref, content_hash FROM ledger WHERE provider = {mark} AND ref IN ({marks})",
+            refs,
+            (provider,),
+        ):
+            found[(provider, ref)] = bytes(digest)
+    return found
+
+
+def _select_in(
+    conn: Connection, template: str, values: Sequence[Any], leading: tuple[Any, ...] = ()
+) -> Iterator[tuple[Any, ...]]:
+    """Run ``template`` with an IN list over ``values`` in chunks, at the driver level.
+
+    SQLAlchemy's expanding IN parameters cost more per value than the index lookup itself,
+    and an import runs hundreds of these per batch.
+    """
+    mark = _mark(conn)
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        chunk = values[start : start + LOOKUP_CHUNK]
+        sql = template.format(mark=mark, marks=", ".join([mark] * len(chunk)))
+        yield from conn.exec_driver_sql(sql, (*leading, *chunk)).tuples()
+
+
+class SubjectResolver:
+    """Maps subject keys to subject rows, creating subjects the first time they are seen.
+
+    Keeps a cache for the life of an import: a city's million records name a few thousand
+    subjects, and each lookup saved is a round trip saved. After a rolled-back transaction
+    the cache must be dropped (``forget``), since subjects it created may be gone.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, SubjectEntry] = {}
+
+    def ids(
+        self, conn: Connection, items: Sequence[PreparedRow]
+    ) -> list[SubjectEntry | FieldError]:
+        cache = self._cache
+        unknown = {item[1]: item for item in items if item[1] not in cache}
+        if unknown:
+            self._load(conn, unknown)
+            new = [
+                {"kind": kind, "key": key, "display": display, "name": content[12]}
+                for key, (kind, _, display, content, _) in unknown.items()
+                if key not in cache
+            ]
+            if new:
+                conn.execute(subjects.insert(), new)
+                self._load(conn, [row["key"] for row in new])
+        out: list[SubjectEntry | FieldError] = []
+        for kind, key, *_ in items:
+            entry = cache[key]
+            if entry.kind != kind:
+                out.append(
+                    FieldError(
+                        "subject.kind", f"this subject is registered as {entry.kind}, not {kind}"
+                    )
+                )
+            else:
+                out.append(entry)
+        return out
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    def _load(self, conn: Connection, keys: Iterable[str]) -> None:
+        for sid, kind, key in _select_in(
+            conn, "SELECT id, kind, key FROM subjects WHERE key IN ({marks})", list(keys)
+        ):
+            self._cache[key] = SubjectEntry(sid, kind, key)
+
+
+# -- amendments -------------------------------------------------------------------------------
+def amend(
+    conn: Connection,
+    provider: str,
+    target_ref: str,
+    reason: str,
+    recorded_at: str,
+    own_ref: str,
+    replacement: tuple[PreparedRow, SubjectEntry] | None = None,
+) -> int:
+    """Append a revocation (no ``replacement``) or a correction of a record; return its seq.
+
+    Only the current version of a record can be amended: a revoked record stays revoked, and a
+    corrected one is corrected again through its correction.
+    """
+    seq, head = lock_head(conn)
+    target = conn.execute(
+        select(
+            ledger.c.seq,
+            ledger.c.kind,
+            ledger.c.subject_id,
+            subjects.c.kind.label("skind"),
+            subjects.c.key,
+        )
+        .join(subjects, subjects.c.id == ledger.c.subject_id)
+        .where(ledger.c.provider == provider, ledger.c.ref == target_ref)
+    ).first()
+    if target is None or target.kind not in ("record", "correction"):
+        raise AmendError(f"provider {provider!r} has no record with ref {target_ref!r}")
+    later = conn.execute(
+        select(ledger.c.kind, ledger.c.ref).where(ledger.c.amends == target.seq)
+    ).first()
+    if later is not None:
+        raise AmendError(
+            f"record {target_ref!r} was already amended by {later.kind} {later.ref!r}"
+            + ("; amend that correction instead" if later.kind == "correction" else "")
+        )
+    if conn.execute(
+        select(ledger.c.seq).where(ledger.c.provider == provider, ledger.c.ref == own_ref)
+    ).first():
+        raise AmendError(f"ref {own_ref!r} is already used by provider {provider!r}")
+    if replacement is None:
+        content: tuple[Any, ...] = (
+            "revocation",
+            provider,
+            own_ref,
+            *([None] * 10),
+            target.seq,
+            reason,
+        )
+        subject_id, skind, skey = target.subject_id, target.skind, target.key
+    else:
+        prepared, subject = replacement
+        content = ("correction", *prepared[3][1:13], target.seq, reason)
+        subject_id, skind, skey = subject.id, subject.kind, subject.key
+    digest = content_digest(skind, skey, content)
+    seq += 1
+    head = entry_hash(head, seq, recorded_at, digest)
+    insert_entries(conn, [(seq, subject_id, *content, recorded_at, digest, head)])
+    set_head(conn, seq, head)
+    return seq
+
+
+# -- verification -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    chain: str
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.chain} entry {self.seq}: {self.problem}"
+
+
+def verify_ledger(conn: Connection, batch: int = 10_000) -> tuple[int, ChainProblem | None]:
+    """Recompute the ledger chain; return the entries checked and the first problem found."""
+    query = (
+        select(ledger, subjects.c.kind.label("subject_kind"), subjects.c.key.label("subject_key"))
+        .join(subjects, subjects.c.id == ledger.c.subject_id, isouter=True)
+        .order_by(ledger.c.seq)
+    )
+    expected_seq, head, checked = 0, GENESIS, 0
+    for row in conn.execution_options(yield_per=batch).execute(query):
+        expected_seq += 1
+        data = row._mapping
+        if data["seq"] != expected_seq:
+            return checked, ChainProblem(
+                LEDGER, expected_seq, f"missing (next stored entry is {data['seq']})"
+            )
+        if data["subject_key"] is None:
+            return checked, ChainProblem(LEDGER, expected_seq, "its subject row is missing")
+        digest = content_digest(data["subject_kind"], data["subject_key"], content_of(data))
+        if digest != bytes(data["content_hash"]):
+            return checked, ChainProblem(
+                LEDGER, expected_seq, "content altered (stored values do not match its hash)"
+            )
+        head = entry_hash(head, expected_seq, data["recorded_at"], digest)
+        if head != bytes(data["entry_hash"]):
+            return checked, ChainProblem(
+                LEDGER, expected_seq, "chain broken (hash does not follow from the entry before)"
+            )
+        checked += 1
+    return checked, check_head(conn, LEDGER, expected_seq, head)
+
+
+def check_head(conn: Connection, chain: str, seq: int, head: bytes) -> ChainProblem | None:
+    """Compare the recomputed end of a chain with its stored head (catches cut-off tails)."""
+    stored = conn.execute(
+        select(chain_heads.c.seq, chain_heads.c.entry_hash).where(chain_heads.c.chain == chain)
+    ).first()
+    stored_seq, stored_hash = (
+        (0, GENESIS) if stored is None else (int(stored.seq), bytes(stored.entry_hash))
+    )
+    if stored_seq != seq:
+        return ChainProblem(chain, seq + 1, f"missing (the chain head says {stored_seq} entries)")
+    if stored_hash != head:
+        return ChainProblem(chain, seq, "the last entry does not match the chain head")
+    return None

@@ -1,0 +1,397 @@
+"""The registry: one database plus the operator's secret, and the operations on them.
+
+This is the I/O edge around the pure core: it loads the providers, record types and legacy
+codes that validation needs, turns identifiers into keyed hashes, and appends to the ledger
+and the operator log. Every operator action is itself a hash-chained entry, so the
+allow-lists that decide what counts are as auditable as the records.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from socialcredit import clock
+from socialcredit.catalog import RecordType, all_shipped_types, make_record_type
+from socialcredit.chain import GENESIS, entry_hash
+from socialcredit.identifiers import SubjectKind, normalise, subject_key
+from socialcredit.intake import IntakeContext, PreparedRow, Preparer
+from socialcredit.providers import Provider, make_provider
+from socialcredit.records import FieldError, Record, RecordValidator, canonical_bytes
+from socialcredit.store import database, ledger
+from socialcredit.store.schema import ledger as ledger_table
+from socialcredit.store.schema import (
+    legacy_codes,
+    meta,
+    operator_log,
+    providers,
+    record_types,
+    subjects,
+)
+from socialcredit.store.secret import check_value, create_secret, default_secret_path, read_secret
+
+OPLOG = "operator_log"
+
+
+class RegistryError(RuntimeError):
+    """An operation on the registry cannot be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ledger_entries: int
+    operator_entries: int
+    problem: ledger.ChainProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "ledger_entries": self.ledger_entries,
+            "operator_entries": self.operator_entries,
+            "first_problem": None
+            if self.problem is None
+            else {
+                "chain": self.problem.chain,
+                "seq": self.problem.seq,
+                "problem": self.problem.problem,
+            },
+        }
+
+
+class Registry:
+    def __init__(self, engine: Engine, secret: bytes):
+        self.engine = engine
+        self.secret = secret
+        self.writer = engine.execution_options(**database.WRITER)
+        self.resolver = ledger.SubjectResolver()
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls, url: str | None = None, secret_file: Path | None = None, actor: str | None = None
+    ) -> Registry:
+        """Create or upgrade the registry at ``url``; create its secret on first use."""
+        engine = database.open_engine(url)
+        database.upgrade(engine)
+        with engine.execution_options(**database.WRITER).begin() as conn:
+            values = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+            database_id = values.get("database_id") or uuid.uuid4().hex
+            path = secret_file or default_secret_path(database_id)
+            if "database_id" not in values:
+                secret = create_secret(path)
+                conn.execute(
+                    meta.insert(),
+                    [
+                        {"key": "database_id", "value": database_id},
+                        {"key": "secret_check", "value": check_value(secret)},
+                    ],
+                )
+            else:
+                secret = _read_checked(path, values["secret_check"])
+        registry = cls(engine, secret)
+        registry._load_shipped_types(actor or _actor())
+        return registry
+
+    @classmethod
+    def open(cls, url: str | None = None, secret_file: Path | None = None) -> Registry:
+        """Open an initialised registry; raises ``RegistryError`` if it is not one."""
+        engine = database.open_engine(url)
+        if not database.is_initialised(engine):
+            raise RegistryError(
+                f"{engine.url.render_as_string(hide_password=True)} is not a socialcredit "
+                "registry yet: run `scs init` first"
+            )
+        with engine.connect() as conn:
+            values = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+        path = secret_file or default_secret_path(values["database_id"])
+        return cls(engine, _read_checked(path, values["secret_check"]))
+
+    # -- what validation needs -------------------------------------------------------------
+    def providers(self) -> dict[str, Provider]:
+        with self.engine.connect() as conn:
+            return {
+                row.name: Provider(row.name, tuple(row.type_patterns.split()))
+                for row in conn.execute(select(providers))
+            }
+
+    def record_types(self) -> dict[str, RecordType]:
+        with self.engine.connect() as conn:
+            return {
+                row.code: make_record_type(
+                    row.code, row.title, row.category, row.polarity, row.subject_kinds, row.source
+                )
+                for row in conn.execute(select(record_types))
+            }
+
+    def legacy_codes(self) -> frozenset[str]:
+        with self.engine.connect() as conn:
+            return frozenset(conn.execute(select(legacy_codes.c.code)).scalars())
+
+    def intake_context(self, today: date | None = None) -> IntakeContext:
+        """What validating and preparing records needs, as one picklable value."""
+        return IntakeContext(
+            self.providers(),
+            self.record_types(),
+            today or clock.today(),
+            self.legacy_codes(),
+            self.secret,
+        )
+
+    def validator(self, today: date | None = None) -> RecordValidator:
+        return self.intake_context(today).validator()
+
+    # -- operator actions ------------------------------------------------------------------
+    def add_provider(
+        self, name: str, patterns: Sequence[str], actor: str | None = None
+    ) -> Provider:
+        provider = make_provider(name, tuple(patterns))
+        with self.writer.begin() as conn:
+            old = conn.execute(
+                select(providers.c.type_patterns).where(providers.c.name == name)
+            ).scalar()
+            text = " ".join(provider.type_patterns)
+            if old == text:
+                return provider
+            if old is None:
+                conn.execute(providers.insert().values(name=name, type_patterns=text))
+            else:
+                conn.execute(
+                    providers.update().where(providers.c.name == name).values(type_patterns=text)
+                )
+            self._log(
+                conn,
+                "provider.add" if old is None else "provider.update",
+                {"name": name, "types": list(provider.type_patterns), "was": old},
+                actor or _actor(),
+            )
+        return provider
+
+    def add_record_type(self, record_type: RecordType, actor: str | None = None) -> None:
+        """Register an operator's record type, refusing the special categories."""
+        from socialcredit.lines import crossed_lines
+
+        crossings = crossed_lines(record_type.code, record_type.title, record_type.category)
+        if crossings:
+            raise RegistryError(
+                "; ".join(
+                    f"record type {record_type.code!r} crosses a line we do not cross: {c.line} "
+                    f"({c.term!r})"
+                    for c in crossings
+                )
+            )
+        with self.writer.begin() as conn:
+            if conn.execute(
+                select(record_types.c.code).where(record_types.c.code == record_type.code)
+            ).first():
+                raise RegistryError(f"record type {record_type.code!r} already exists")
+            conn.execute(record_types.insert().values(_type_row(record_type)))
+            self._log(conn, "record_type.add", _type_row(record_type), actor or _actor())
+
+    def allow_legacy_code(self, code: str, reason: str, actor: str | None = None) -> None:
+        """Put an early pilot USCC that fails the check on the audited allow-list."""
+        code = code.strip().upper()
+        if not reason.strip():
+            raise RegistryError("give the reason for allowing a legacy code (--reason)")
+        if len(code) != 18 or not code.isalnum():
+            raise RegistryError(f"{code!r} is not 18 letters and digits")
+        with self.writer.begin() as conn:
+            if conn.execute(select(legacy_codes.c.code).where(legacy_codes.c.code == code)).first():
+                return
+            conn.execute(legacy_codes.insert().values(code=code, reason=reason.strip()))
+            self._log(
+                conn,
+                "legacy_code.allow",
+                {"code": code, "reason": reason.strip()},
+                actor or _actor(),
+            )
+
+    # -- records -----------------------------------------------------------------------------
+    def append(self, records: Sequence[Record]) -> ledger.BatchResult:
+        """Append validated records in one transaction (see ``ledger.append_prepared``)."""
+        return self.append_prepared([self._preparer.prepare_record(r) for r in records])
+
+    def append_prepared(self, items: Sequence[PreparedRow]) -> ledger.BatchResult:
+        try:
+            with self.writer.begin() as conn:
+                return ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
+        except BaseException:
+            self.resolver.forget()
+            raise
+
+    def revoke(self, provider: str, ref: str, reason: str, own_ref: str | None = None) -> int:
+        """Withdraw ``provider``'s record ``ref``; the revocation is a new ledger entry."""
+        _require_reason(reason)
+        with self.writer.begin() as conn:
+            return ledger.amend(
+                conn,
+                provider,
+                ref,
+                reason.strip(),
+                clock.timestamp(),
+                own_ref or f"revocation:{ref}",
+            )
+
+    def correct(self, ref: str, record: Record, reason: str) -> int:
+        """Replace the provider's record ``ref`` by ``record`` (which has its own new ref)."""
+        _require_reason(reason)
+        prepared = self._preparer.prepare_record(record)
+        try:
+            with self.writer.begin() as conn:
+                resolved = self.resolver.ids(conn, [prepared])[0]
+                if isinstance(resolved, FieldError):
+                    raise ledger.AmendError(str(resolved))
+                return ledger.amend(
+                    conn,
+                    record.provider,
+                    ref,
+                    reason.strip(),
+                    clock.timestamp(),
+                    record.ref,
+                    (prepared, resolved),
+                )
+        except BaseException:
+            self.resolver.forget()
+            raise
+
+    @cached_property
+    def _preparer(self) -> Preparer:
+        return Preparer(self.intake_context())
+
+    def find_subject(self, kind: SubjectKind, raw_id: str) -> ledger.SubjectEntry | None:
+        number = normalise(kind, raw_id, self.legacy_codes())
+        key = subject_key(self.secret, kind, number)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(subjects.c.id, subjects.c.kind, subjects.c.key).where(subjects.c.key == key)
+            ).first()
+        return None if row is None else ledger.SubjectEntry(row.id, row.kind, row.key)
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            kinds: dict[str, int] = dict(
+                conn.execute(select(subjects.c.kind, func.count()).group_by(subjects.c.kind))
+                .tuples()
+                .all()
+            )
+            entries: dict[str, int] = dict(
+                conn.execute(
+                    select(ledger_table.c.kind, func.count()).group_by(ledger_table.c.kind)
+                )
+                .tuples()
+                .all()
+            )
+            provider_count = conn.execute(select(func.count()).select_from(providers)).scalar()
+        return {
+            "persons": kinds.get("person", 0),
+            "organisations": kinds.get("organisation", 0),
+            "institutions": kinds.get("institution", 0),
+            "providers": int(provider_count or 0),
+            "records": entries.get("record", 0),
+            "corrections": entries.get("correction", 0),
+            "revocations": entries.get("revocation", 0),
+        }
+
+    def verify(self) -> VerifyReport:
+        with self.engine.connect() as conn:
+            checked, problem = ledger.verify_ledger(conn)
+            op_checked, op_problem = _verify_oplog(conn)
+        return VerifyReport(checked, op_checked, problem or op_problem)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _log(self, conn: Any, action: str, detail: dict[str, Any], actor: str) -> None:
+        seq, head = ledger.lock_head(conn, OPLOG)
+        recorded_at = clock.timestamp()
+        seq += 1
+        detail_text = canonical_bytes(detail).decode()
+        head = entry_hash(head, seq, recorded_at, _oplog_digest(action, detail_text, actor))
+        conn.execute(
+            operator_log.insert().values(
+                seq=seq,
+                action=action,
+                detail=detail_text,
+                actor=actor,
+                recorded_at=recorded_at,
+                entry_hash=head,
+            )
+        )
+        ledger.set_head(conn, seq, head, OPLOG)
+
+    def _load_shipped_types(self, actor: str) -> None:
+        with self.writer.begin() as conn:
+            known = set(conn.execute(select(record_types.c.code)).scalars())
+            missing = [t for t in all_shipped_types() if t.code not in known]
+            if missing:
+                conn.execute(record_types.insert(), [_type_row(t) for t in missing])
+                self._log(
+                    conn, "record_type.load_shipped", {"codes": [t.code for t in missing]}, actor
+                )
+
+    @cached_property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def _type_row(t: RecordType) -> dict[str, str]:
+    return {
+        "code": t.code,
+        "title": t.title,
+        "category": t.category,
+        "polarity": t.polarity.value,
+        "subject_kinds": t.kinds_text,
+        "source": t.source,
+    }
+
+
+def _oplog_digest(action: str, detail_text: str, actor: str) -> bytes:
+    return hashlib.sha256(
+        canonical_bytes({"action": action, "detail": detail_text, "actor": actor})
+    ).digest()
+
+
+def _verify_oplog(conn: Any) -> tuple[int, ledger.ChainProblem | None]:
+    head, checked = GENESIS, 0
+    for row in conn.execute(select(operator_log).order_by(operator_log.c.seq)):
+        if row.seq != checked + 1:
+            return checked, ledger.ChainProblem(OPLOG, checked + 1, "missing")
+        head = entry_hash(
+            head, row.seq, row.recorded_at, _oplog_digest(row.action, row.detail, row.actor)
+        )
+        if head != bytes(row.entry_hash):
+            return checked, ledger.ChainProblem(OPLOG, row.seq, "entry altered")
+        checked += 1
+    return checked, ledger.check_head(conn, OPLOG, checked, head)
+
+
+def _read_checked(path: Path, expected: str) -> bytes:
+    secret = read_secret(path)
+    if check_value(secret) != expected:
+        raise RegistryError(
+            f"the secret in {path} does not belong to this database: "
+            "point SCS_SECRET_FILE (or --secret-file) at the one `scs init` created for it"
+        )
+    return secret
+
+
+def _require_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise ledger.AmendError("give the reason for the amendment (--reason)")
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "operator"

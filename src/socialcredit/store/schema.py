@@ -1,0 +1,132 @@
+"""The registry's tables, one schema for SQLite and PostgreSQL (SQLAlchemy Core).
+
+The ``ledger`` is the only place facts live: records, corrections and revocations, appended
+with explicit sequence numbers and chained by hash. ``subjects`` maps each subject's keyed hash
+to a small integer id and a display form; the raw resident number is never stored. The
+``operator_log`` is a second hash chain for what operators do (providers, record types, legacy
+codes), so that who allowed what is as tamper-evident as the records themselves.
+
+Timestamps are stored as ISO-8601 UTC text so that both databases hand back the exact string
+the entry hash was computed over.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("display", String(32), nullable=False),
+    Column("name", String(200)),
+)
+
+record_types = Table(
+    "record_types",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("polarity", String(16), nullable=False),
+    Column("subject_kinds", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+)
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("type_patterns", Text, nullable=False),
+)
+
+legacy_codes = Table(
+    "legacy_codes",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("reason", Text, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("kind", String(16), nullable=False),  # record | correction | revocation
+    Column("provider", String(64), nullable=False),
+    Column("ref", String(128), nullable=False),
+    Column("subject_id", Integer, ForeignKey("subjects.id"), nullable=False),
+    Column("type", String(64)),
+    Column("occurred_on", Date),
+    Column("reported_on", Date),
+    Column("act", String(128)),
+    Column("amount", Float),
+    Column("quantity", Float),
+    Column("relates_to", String(128)),
+    Column("evidence", Text),
+    Column("legal_basis", Text),
+    Column("subject_name", String(200)),
+    Column("amends", BigInteger().with_variant(Integer, "sqlite")),  # seq of the amended entry
+    Column("reason", Text),
+    Column("recorded_at", String(32), nullable=False),
+    Column("content_hash", LargeBinary(32), nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
+    UniqueConstraint("provider", "ref", name="uq_ledger_provider_ref"),
+)
+Index("ix_ledger_subject", ledger.c.subject_id)
+# Partial: only amendments carry ``amends``, so records cost this index nothing.
+Index(
+    "ix_ledger_amends",
+    ledger.c.amends,
+    sqlite_where=ledger.c.amends.isnot(None),
+    postgresql_where=ledger.c.amends.isnot(None),
+)
+
+operator_log = Table(
+    "operator_log",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("action", String(64), nullable=False),
+    Column("detail", Text, nullable=False),  # canonical JSON
+    Column("actor", String(128), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
+)
+
+#: One row per hash chain: the last sequence number and entry hash. Writers lock this row
+#: (SELECT … FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite) so chains never fork.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
+)
