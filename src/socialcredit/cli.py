@@ -26,6 +26,7 @@ from socialcredit.importer import Format, InputUnreadable, detect_format, import
 from socialcredit.importer import progress_total as import_total
 from socialcredit.providers import ProviderError
 from socialcredit.records import RecordRejected
+from socialcredit.rulebook_cli import app as rulebook_app
 from socialcredit.store.database import DatabaseError
 from socialcredit.store.ledger import AmendError
 from socialcredit.store.registry import Registry, RegistryError
@@ -44,6 +45,7 @@ type_app = typer.Typer(
 legacy_app = typer.Typer(
     help="The audited allow-list of legacy organisation codes.", no_args_is_help=True
 )
+app.add_typer(rulebook_app, name="rulebook")
 app.add_typer(provider_app, name="provider")
 app.add_typer(type_app, name="type")
 app.add_typer(legacy_app, name="legacy")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Collection
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import (
     InvalidChecksum,
+    InvalidComponent,
     InvalidFormat,
     InvalidLength,
     ValidationError,
@@ -95,13 +97,21 @@ def _resident_id(raw: str) -> str:
             raise InvalidFormat()
         if number[-1] != ric.calc_check_digit(number):
             raise InvalidChecksum()
-        ric.get_birth_date(number)
+        _check_birth_date(number[6:14])
         _check_birth_place(number[:6], number[6:10])
     except ValidationError as exc:
         raise InvalidIdentifier(
             f"resident identity number {mask_resident_id(number)}: {_why(exc)}"
         ) from None
     return number
+
+
+def _check_birth_date(digits: str) -> None:
+    """Raise unless ``YYYYMMDD`` is a real date (stdnum's get_birth_date, minus its cleaning)."""
+    try:
+        date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        raise InvalidComponent() from None
 
 
 @lru_cache(maxsize=1 << 14)
@@ -148,11 +158,13 @@ def display_form(kind: SubjectKind, number: str) -> str:
 
 
 def subject_key(secret: bytes, kind: SubjectKind, number: str) -> str:
-    """The lookup key of a subject: HMAC-SHA256 over kind and normalised identifier, as hex.
+    """The lookup key of a subject: HMAC-SHA256 over identifier scheme and number, as hex.
 
-    The kind is part of the message so that one number can never address two subjects.
+    The scheme (``ric`` or ``uscc``), not the kind, is hashed: one USCC names one subject,
+    so an organisation cannot reappear as an institution under the same code.
     """
-    return hmac.new(secret, f"{kind.value}:{number}".encode(), hashlib.sha256).hexdigest()
+    scheme = "ric" if kind is SubjectKind.PERSON else "uscc"
+    return hmac.new(secret, f"{scheme}:{number}".encode(), hashlib.sha256).hexdigest()
 
 
 def _why(exc: ValidationError) -> str:

@@ -230,7 +230,7 @@ def _select_in(
     for start in range(0, len(values), LOOKUP_CHUNK):
         chunk = values[start : start + LOOKUP_CHUNK]
         sql = template.format(mark=mark, marks=", ".join([mark] * len(chunk)))
-        yield from conn.exec_driver_sql(sql, (*leading, *chunk)).tuples()
+        yield from conn.exec_driver_sql(sql, (*leading, *chunk))
 
 
 class SubjectResolver:

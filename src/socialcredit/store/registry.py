@@ -87,7 +87,7 @@ class Registry:
         engine = database.open_engine(url)
         database.upgrade(engine)
         with engine.execution_options(**database.WRITER).begin() as conn:
-            values = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+            values = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
             database_id = values.get("database_id") or uuid.uuid4().hex
             path = secret_file or default_secret_path(database_id)
             if "database_id" not in values:
@@ -115,7 +115,7 @@ class Registry:
                 "registry yet: run `scs init` first"
             )
         with engine.connect() as conn:
-            values = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+            values = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         path = secret_file or default_secret_path(values["database_id"])
         return cls(engine, _read_checked(path, values["secret_check"]))
 
@@ -283,14 +283,14 @@ class Registry:
         with self.engine.connect() as conn:
             kinds: dict[str, int] = dict(
                 conn.execute(select(subjects.c.kind, func.count()).group_by(subjects.c.kind))
-                .tuples()
+                
                 .all()
             )
             entries: dict[str, int] = dict(
                 conn.execute(
                     select(ledger_table.c.kind, func.count()).group_by(ledger_table.c.kind)
                 )
-                .tuples()
+                
                 .all()
             )
             provider_count = conn.execute(select(func.count()).select_from(providers)).scalar()

@@ -1,0 +1,152 @@
+"""Benchmark: bulk import of demo records into a fresh SQLite registry.
+
+Compares ``scs import`` (validation, keyed hashing, duplicate checks, the hash chain and the
+ledger) with the ceiling of the embedded store: a bare ``executemany`` of the very same rows
+into a table of the same shape (same DDL, indexes, pragmas and batch size), measured in the
+same run. Reports medians over ``--repeat`` runs, alternating the two so that drift in the
+machine's load hits both alike.
+
+    python bench/bench_import.py                 # 1,000,000 records, 3 runs each
+    python bench/bench_import.py --records 100000 --repeat 5 --format parquet
+
+Not part of the test suite: it prints a JSON report (and writes it to bench/out/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from socialcredit import demo
+from socialcredit.importer import BATCH_SIZE, Format, import_file
+from socialcredit.store.registry import Registry
+
+OUT = Path(__file__).resolve().parent / "out"
+END = date(2026, 11, 23)
+
+
+def make_input(records: int, fmt: Format, seed: int) -> Path:
+    """The demo records as a file, generated once and cached in bench/out/."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"demo-{seed}-{records}.{fmt.value}"
+    if not path.exists():
+        started = time.perf_counter()
+        stream = demo.generate_records(seed, records, end=END)
+        if fmt is Format.PARQUET:
+            demo.write_parquet(stream, path)
+        elif fmt is Format.JSONL:
+            demo.write_jsonl(stream, path)
+        else:
+            raise SystemExit("the benchmark writes jsonl or parquet inputs")
+        print(f"generated {path.name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return path
+
+
+def fresh_registry(workdir: Path, name: str) -> Registry:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{workdir / name}{suffix}").unlink(missing_ok=True)
+    registry = Registry.init(f"sqlite:///{workdir / name}", actor="bench")
+    for provider, patterns in demo.DEMO_PROVIDERS:
+        registry.add_provider(provider, patterns, actor="bench")
+    return registry
+
+
+def run_import(workdir: Path, path: Path, workers: int | None) -> tuple[float, int]:
+    registry = fresh_registry(workdir, "import.db")
+    started = time.perf_counter()
+    summary = import_file(registry, path, workers=workers)
+    elapsed = time.perf_counter() - started
+    if summary.rejected:
+        raise SystemExit(f"benchmark input had {summary.rejected} rejects: {summary.rejects_file}")
+    registry.engine.dispose()
+    return elapsed, summary.accepted
+
+
+def ledger_rows(workdir: Path) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The rows the import stored, to replay through a bare executemany."""
+    with sqlite3.connect(workdir / "import.db") as conn:
+        cursor = conn.execute("SELECT * FROM ledger ORDER BY seq")
+        columns = [d[0] for d in cursor.description]
+        return columns, cursor.fetchall()
+
+
+def run_bare(workdir: Path, columns: list[str], rows: list[tuple[Any, ...]]) -> float:
+    """executemany of the same rows into the same schema, with the registry's pragmas."""
+    fresh_registry(workdir, "bare.db").engine.dispose()
+    conn = sqlite3.connect(workdir / "bare.db", isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536",
+                   "wal_autocheckpoint=10000"):
+        conn.execute(f"PRAGMA {pragma}")
+    sql = f"INSERT INTO ledger ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    started = time.perf_counter()
+    for start in range(0, len(rows), BATCH_SIZE):
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows[start : start + BATCH_SIZE])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--format", choices=[f.value for f in (Format.JSONL, Format.PARQUET)],
+                        default="jsonl")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: the importer's own choice)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    os.environ.setdefault("SCS_CLOCK", END.isoformat())
+
+    path = make_input(args.records, Format(args.format), args.seed)
+    ours: list[float] = []
+    bare: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="scs-bench-") as tmp:
+        workdir = Path(tmp)
+        os.environ["SCS_SECRET_FILE"] = str(workdir / "secret.key")
+        columns: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        for run in range(args.repeat):
+            elapsed, accepted = run_import(workdir, path, args.workers)
+            ours.append(elapsed)
+            if run == 0:
+                columns, rows = ledger_rows(workdir)
+            bare.append(run_bare(workdir, columns, rows))
+            print(f"run {run + 1}: import {accepted / elapsed:,.0f} rec/s, "
+                  f"bare executemany {len(rows) / bare[-1]:,.0f} rows/s", file=sys.stderr)
+    ours_rate = args.records / statistics.median(ours)
+    bare_rate = args.records / statistics.median(bare)
+    report = {
+        "benchmark": "bulk import into a fresh SQLite registry",
+        "records": args.records,
+        "format": args.format,
+        "runs": args.repeat,
+        "import_median_s": round(statistics.median(ours), 2),
+        "import_records_per_s": round(ours_rate),
+        "bare_executemany_median_s": round(statistics.median(bare), 2),
+        "bare_executemany_rows_per_s": round(bare_rate),
+        "ratio_to_bare": round(ours_rate / bare_rate, 3),
+        "targets": {"records_per_s": 50_000, "ratio_to_bare": 0.25},
+        "cpus": os.cpu_count(),
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"import-{args.format}-{args.records}.json").write_bytes(
+        orjson.dumps(report, option=orjson.OPT_INDENT_2)
+    )
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
