@@ -95,8 +95,11 @@ areas = st.sampled_from(["110105", "371082", "371002", "370633", "999999", "0000
 
 
 @settings(max_examples=400, deadline=None)
-@given(area=areas, rest=st.text(alphabet="0123456789", min_size=11, max_size=11),
-       check=st.sampled_from(list("0123456789X")))
+@given(
+    area=areas,
+    rest=st.text(alphabet="0123456789", min_size=11, max_size=11),
+    check=st.sampled_from(list("0123456789X")),
+)
 def test_our_resident_check_agrees_with_stdnum(area: str, rest: str, check: str) -> None:
     """The memoised step-by-step check accepts exactly what ``ric.validate`` accepts."""
     number = area + rest + check

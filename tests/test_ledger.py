@@ -54,21 +54,31 @@ def test_a_ref_used_twice_in_one_batch_keeps_the_first_and_refuses_the_second(
 
 
 def test_one_subject_cannot_change_kind(registry: Registry) -> None:
-    submit(registry, record(
-        provider="market.weihai", ref="M-1", type="permit.unlicensed",
-        subject={"kind": "organisation", "id": ORG},
-    ))
-    result = submit(registry, record(
-        provider="market.weihai", ref="M-2", type="permit.unlicensed",
-        subject={"kind": "institution", "id": ORG},
-    ))
+    submit(
+        registry,
+        record(
+            provider="market.weihai",
+            ref="M-1",
+            type="permit.unlicensed",
+            subject={"kind": "organisation", "id": ORG},
+        ),
+    )
+    result = submit(
+        registry,
+        record(
+            provider="market.weihai",
+            ref="M-2",
+            type="permit.unlicensed",
+            subject={"kind": "institution", "id": ORG},
+        ),
+    )
     assert result.rejected[0][0].field == "subject.kind"
     assert "registered as organisation" in result.rejected[0][0].reason
 
 
 def test_resident_numbers_are_stored_only_as_keyed_hash_and_mask(registry: Registry) -> None:
     submit(registry, record(subject={"kind": "person", "id": PERSON, "name": "Li Lei"}))
-    (kind, key, display, name), = rows(registry, "SELECT kind, key, display, name FROM subjects")
+    ((kind, key, display, name),) = rows(registry, "SELECT kind, key, display, name FROM subjects")
     assert (kind, display, name) == ("person", "110105********002X", "Li Lei")
     assert len(key) == 64 and PERSON not in key
 
@@ -119,12 +129,18 @@ def test_verify_passes_on_an_untouched_registry(registry: Registry) -> None:
     [
         ("UPDATE ledger SET amount = 999 WHERE seq = 2", 2, "content altered"),
         ("UPDATE ledger SET occurred_on = '2025-01-01' WHERE seq = 1", 1, "content altered"),
-        ("UPDATE ledger SET recorded_at = '2020-01-01T00:00:00.000000Z' WHERE seq = 3", 3,
-         "chain broken"),
+        (
+            "UPDATE ledger SET recorded_at = '2020-01-01T00:00:00.000000Z' WHERE seq = 3",
+            3,
+            "chain broken",
+        ),
         ("DELETE FROM ledger WHERE seq = 2", 2, "missing"),
         ("DELETE FROM ledger WHERE seq = 3", 3, "missing"),
-        ("UPDATE subjects SET key = 'f' || substr(key, 2) WHERE display LIKE '371082%'", 2,
-         "content altered"),
+        (
+            "UPDATE subjects SET key = 'f' || substr(key, 2) WHERE display LIKE '371082%'",
+            2,
+            "content altered",
+        ),
     ],
 )
 def test_verify_names_the_first_altered_entry(
@@ -144,15 +160,18 @@ def test_verify_names_the_first_altered_entry(
 
 
 def test_verify_detects_a_changed_operator_action(registry: Registry) -> None:
-    tamper(registry, "UPDATE operator_log SET detail = replace(detail, 'traffic', 'court') "
-                     "WHERE action = 'provider.add'")
+    tamper(
+        registry,
+        "UPDATE operator_log SET detail = replace(detail, 'traffic', 'court') "
+        "WHERE action = 'provider.add'",
+    )
     report = registry.verify()
     assert report.problem is not None and report.problem.chain == "operator_log"
 
 
 def test_operator_actions_are_logged_with_who_did_them(registry: Registry) -> None:
     registry.allow_legacy_code("91350203M0001QAY9B", "pilot code issued 2015", actor="alice")
-    (action, actor, detail), = rows(
+    ((action, actor, detail),) = rows(
         registry, "SELECT action, actor, detail FROM operator_log WHERE action LIKE 'legacy%'"
     )
     assert (action, actor) == ("legacy_code.allow", "alice") and "pilot code" in detail
@@ -165,8 +184,9 @@ def test_an_uninitialised_database_is_not_mistaken_for_a_registry(sqlite_url: st
         Registry.open(sqlite_url)
 
 
-def test_the_wrong_secret_is_refused(sqlite_url: str, tmp_path: Any,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_wrong_secret_is_refused(
+    sqlite_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     Registry.init(sqlite_url)
     other = tmp_path / "other.key"
     other.write_text("ab" * 32)
@@ -179,3 +199,27 @@ def test_init_twice_upgrades_in_place_and_keeps_everything(registry: Registry) -
     submit(registry, record())
     again = Registry.init(registry.url.replace("***", ""), actor="test")
     assert again.counts()["records"] == 1 and again.verify().ok
+
+
+def test_concurrent_writers_never_fork_the_chain(registry: Registry, db_url: str) -> None:
+    """Two registries appending at once take turns batch by batch: one unbroken chain."""
+    import threading
+
+    def writer(name: str) -> None:
+        other = Registry.open(db_url)
+        validator = other.validator()
+        for batch in range(5):
+            other.append(
+                [
+                    validator.from_json(record(ref=f"{name}-{batch}-{i}", occurred_on="2025-06-02"))
+                    for i in range(40)
+                ]
+            )
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    report = registry.verify()
+    assert report.ok and report.ledger_entries == 400
