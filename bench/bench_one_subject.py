@@ -69,5 +69,6 @@ def main(subjects: int = 5000, per_subject: int = 100) -> None:
         median = statistics.median(timings)
         print(f"{name}: median {median / 1e6:.3f} ms, p99 {p99 / 1e6:.3f} ms (target < 1 ms)")
 
+
 if __name__ == "__main__":
     main(*(int(a) for a in sys.argv[1:3]))
