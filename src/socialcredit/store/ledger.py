@@ -57,16 +57,30 @@ class AmendError(ValueError):
     """A revocation or correction cannot be applied; the message says why."""
 
 
+class ChainError(RuntimeError):
+    """A chain head is missing: the database was not initialised, or was tampered with."""
+
+
+def create_heads(conn: Connection, chains: Sequence[str]) -> None:
+    """Create the head rows of new chains (at ``scs init``, before any writer can race)."""
+    existing = set(conn.execute(select(chain_heads.c.chain)).scalars())
+    for chain in chains:
+        if chain not in existing:
+            conn.execute(chain_heads.insert().values(chain=chain, seq=0, entry_hash=GENESIS))
+
+
 def lock_head(conn: Connection, chain: str = LEDGER) -> tuple[int, bytes]:
-    """Lock and return the chain head (seq, hash); creates it for a new chain."""
+    """Lock and return the chain head (seq, hash): every writer of ``chain`` queues here."""
     row = conn.execute(
         select(chain_heads.c.seq, chain_heads.c.entry_hash)
         .where(chain_heads.c.chain == chain)
         .with_for_update()
     ).first()
     if row is None:
-        conn.execute(chain_heads.insert().values(chain=chain, seq=0, entry_hash=GENESIS))
-        return 0, GENESIS
+        raise ChainError(
+            f"the head of the {chain} chain is missing: initialise the database with "
+            "`scs init`, or run `scs verify` if it was initialised"
+        )
     return int(row.seq), bytes(row.entry_hash)
 
 
@@ -91,21 +105,23 @@ def append_prepared(
     subject_ids = resolver.ids(conn, items)
 
     pending: list[tuple[int, int, tuple[Any, ...], bytes]] = []
-    seen: dict[tuple[str, str], bytes] = {}
+    first_of: dict[tuple[str, str], tuple[int, bytes]] = {}
+    repeats: list[tuple[int, int]] = []  # (position, position of the identical first copy)
     for pos, (_kind, _key, _display, content, digest) in enumerate(items):
         resolved = subject_ids[pos]
         if isinstance(resolved, FieldError):
             result.rejected[pos] = [resolved]
             continue
         ident = (content[1], content[2])
-        earlier = seen.get(ident)
+        earlier = first_of.get(ident)
         if earlier is None:
-            seen[ident] = digest
+            first_of[ident] = (pos, digest)
             pending.append((pos, resolved.id, content, digest))
-        elif earlier == digest:
-            result.duplicates.append(pos)
+        elif earlier[1] == digest:
+            repeats.append((pos, earlier[0]))
         else:
             result.rejected[pos] = [_ref_conflict(ident[1], "earlier in this batch")]
+    seen = list(first_of)
 
     # Optimistic on SQLite: most imports bring new refs, so try without looking any up; a
     # unique violation rolls back to the savepoint and the batch is redone against what is
@@ -119,15 +135,22 @@ def append_prepared(
                 insert_entries(conn, chained.rows)
         except IntegrityError:
             chained = _chain(
-                pending, _stored_hashes(conn, list(seen)), seq, head, stamp, recorded_at
+                pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at
             )
             insert_entries(conn, chained.rows)
     else:
-        chained = _chain(pending, _stored_hashes(conn, list(seen)), seq, head, stamp, recorded_at)
+        chained = _chain(pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at)
         insert_entries(conn, chained.rows)
     result.accepted = chained.accepted
     result.duplicates.extend(chained.duplicates)
     result.rejected.update(chained.rejected)
+    # An identical repeat within the batch shares the fate of its first copy: a duplicate if
+    # that landed or was already stored, rejected for the same reason if that was refused.
+    for pos, first in repeats:
+        if first in chained.rejected:
+            result.rejected[pos] = chained.rejected[first]
+        else:
+            result.duplicates.append(pos)
     if chained.rows:
         result.first_seq = chained.rows[0][0]
         set_head(conn, chained.seq, chained.head)

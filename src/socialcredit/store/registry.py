@@ -101,6 +101,7 @@ class Registry:
                 )
             else:
                 secret = _read_checked(path, values["secret_check"])
+            ledger.create_heads(conn, (ledger.LEDGER, OPLOG))
         registry = cls(engine, secret)
         registry._load_shipped_types(actor or _actor())
         return registry
@@ -283,14 +284,14 @@ class Registry:
         with self.engine.connect() as conn:
             kinds: dict[str, int] = dict(
                 conn.execute(select(subjects.c.kind, func.count()).group_by(subjects.c.kind))
-                
+
                 .all()
             )
             entries: dict[str, int] = dict(
                 conn.execute(
                     select(ledger_table.c.kind, func.count()).group_by(ledger_table.c.kind)
                 )
-                
+
                 .all()
             )
             provider_count = conn.execute(select(func.count()).select_from(providers)).scalar()
