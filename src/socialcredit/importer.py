@@ -269,11 +269,12 @@ def import_file(
 
 
 def default_workers(path: Path) -> int:
-    """Worker processes worth starting: none below ``PARALLEL_THRESHOLD``, else per core."""
+    """Worker processes worth starting: none below ``PARALLEL_THRESHOLD``, else one per core
+    that the main process (which writes) leaves free, up to ``MAX_WORKERS``."""
     cores = os.cpu_count() or 1
     if cores < 2 or path.stat().st_size < PARALLEL_THRESHOLD:
         return 0
-    return min(cores, MAX_WORKERS)
+    return min(cores - 1, MAX_WORKERS)
 
 
 def progress_total(path: Path, fmt: Format) -> int:

@@ -197,6 +197,7 @@ class RecordValidator:
         self.today = today
         self.legacy_codes = legacy_codes
         self._allowed: dict[tuple[str, str], bool] = {}
+        self._dates: dict[str, date | str] = {}
 
     # -- entry points -------------------------------------------------------------------
     def from_json(self, obj: Any) -> Record:
@@ -384,34 +385,36 @@ class RecordValidator:
             if required:
                 errors.append(FieldError(field, "missing"))
             return None
-        if isinstance(value, datetime):
-            value = value.date()
-        if isinstance(value, date):
-            parsed = value
-        elif (
-            isinstance(value, str)
-            and len(value) == 10
-            and value[4] == "-"
-            and value[7] == "-"
-            and value[:4].isdigit()
-        ):
-            try:
-                parsed = date.fromisoformat(value)
-            except ValueError:
-                errors.append(FieldError(field, f"{value!r} is not a valid date"))
-                return None
+        if isinstance(value, str):
+            # A file names the same few thousand dates over and over: keep each verdict.
+            verdict = self._dates.get(value)
+            if verdict is None:
+                if len(self._dates) > 100_000:
+                    self._dates.clear()
+                verdict = self._dates[value] = self._date_verdict(value)
+        elif isinstance(value, date):  # datetime included: Parquet may carry timestamps
+            verdict = self._date_verdict(value.date() if isinstance(value, datetime) else value)
         else:
-            errors.append(FieldError(field, f"{str(value)[:40]!r} is not a date (YYYY-MM-DD)"))
+            verdict = f"{str(value)[:40]!r} is not a date (YYYY-MM-DD)"
+        if isinstance(verdict, str):
+            errors.append(FieldError(field, verdict))
             return None
-        if parsed > self.today:
-            errors.append(
-                FieldError(
-                    field,
-                    f"{parsed.isoformat()} is in the future (today is {self.today.isoformat()})",
-                )
-            )
-            return None
-        return parsed
+        return verdict
+
+    def _date_verdict(self, value: str | date) -> date | str:
+        """The date ``value`` names, or why it is not an acceptable one."""
+        if isinstance(value, str):
+            if not (
+                len(value) == 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit()
+            ):
+                return f"{value[:40]!r} is not a date (YYYY-MM-DD)"
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                return f"{value!r} is not a valid date"
+        if value > self.today:
+            return f"{value.isoformat()} is in the future (today is {self.today.isoformat()})"
+        return value
 
 
 def _token(field: str, value: Any, errors: list[FieldError], required: bool = False) -> str | None:
