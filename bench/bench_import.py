@@ -84,8 +84,12 @@ def run_bare(workdir: Path, columns: list[str], rows: list[tuple[Any, ...]]) -> 
     """executemany of the same rows into the same schema, with the registry's pragmas."""
     fresh_registry(workdir, "bare.db").engine.dispose()
     conn = sqlite3.connect(workdir / "bare.db", isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536",
-                   "wal_autocheckpoint=10000"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "cache_size=-65536",
+        "wal_autocheckpoint=10000",
+    ):
         conn.execute(f"PRAGMA {pragma}")
     sql = f"INSERT INTO ledger ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     started = time.perf_counter()
@@ -102,10 +106,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--format", choices=[f.value for f in (Format.JSONL, Format.PARQUET)],
-                        default="jsonl")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: the importer's own choice)")
+    parser.add_argument(
+        "--format", choices=[f.value for f in (Format.JSONL, Format.PARQUET)], default="jsonl"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: the importer's own choice)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     os.environ.setdefault("SCS_CLOCK", END.isoformat())
@@ -124,8 +133,11 @@ def main() -> None:
             if run == 0:
                 columns, rows = ledger_rows(workdir)
             bare.append(run_bare(workdir, columns, rows))
-            print(f"run {run + 1}: import {accepted / elapsed:,.0f} rec/s, "
-                  f"bare executemany {len(rows) / bare[-1]:,.0f} rows/s", file=sys.stderr)
+            print(
+                f"run {run + 1}: import {accepted / elapsed:,.0f} rec/s, "
+                f"bare executemany {len(rows) / bare[-1]:,.0f} rows/s",
+                file=sys.stderr,
+            )
     ours_rate = args.records / statistics.median(ours)
     bare_rate = args.records / statistics.median(bare)
     report = {

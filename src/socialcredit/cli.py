@@ -6,31 +6,22 @@ stdout as JSON, progress and messages to stderr, so commands compose in scripts.
 
 from __future__ import annotations
 
-import functools
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.markup import escape
 
 from socialcredit import __version__
-from socialcredit.catalog import CatalogError, make_record_type
-from socialcredit.clock import ClockError
-from socialcredit.identifiers import InvalidIdentifier
+from socialcredit.catalog import make_record_type
+from socialcredit.console import Db, SecretFile, emit, err, progress_bar, user_errors
 from socialcredit.importer import Format, InputUnreadable, detect_format, import_file
 from socialcredit.importer import progress_total as import_total
-from socialcredit.providers import ProviderError
-from socialcredit.records import RecordRejected
 from socialcredit.rulebook_cli import app as rulebook_app
-from socialcredit.store.database import DatabaseError
-from socialcredit.store.ledger import AmendError
-from socialcredit.store.registry import Registry, RegistryError
-from socialcredit.store.secret import SecretError
+from socialcredit.scoring_cli import explain, rescore, score
+from socialcredit.store.registry import Registry
 
 app = typer.Typer(
     name="scs",
@@ -49,61 +40,6 @@ app.add_typer(rulebook_app, name="rulebook")
 app.add_typer(provider_app, name="provider")
 app.add_typer(type_app, name="type")
 app.add_typer(legacy_app, name="legacy")
-
-err = Console(stderr=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-USER_ERRORS = (
-    AmendError,
-    CatalogError,
-    ClockError,
-    DatabaseError,
-    InputUnreadable,
-    InvalidIdentifier,
-    ProviderError,
-    RecordRejected,
-    RegistryError,
-    SecretError,
-)
-
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="SCS_DATABASE_URL",
-        help="sqlite:///path or postgresql://… (default ./socialcredit.db)",
-        show_default=False,
-    ),
-]
-SecretFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--secret-file",
-        envvar="SCS_SECRET_FILE",
-        help="The identifier secret (default: ~/.local/share/socialcredit/keys/<database>.key)",
-        show_default=False,
-    ),
-]
-
-
-def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the registry's typed errors into one clear line on stderr and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except USER_ERRORS as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def emit(data: Any) -> None:
-    """Write ``data`` to stdout as indented JSON."""
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
 
 @app.command()
@@ -219,51 +155,42 @@ def import_(
 ) -> None:
     """Import records; exit 0 if all landed, 1 if some were rejected, 2 if unreadable."""
     registry = Registry.open(db, secret_file)
+    started = time.perf_counter()
     try:
         fmt = detect_format(file, format)
+        with progress_bar(
+            f"importing {file.name}", import_total(file, fmt), bytes_=fmt is not Format.PARQUET
+        ) as advance:
+            summary = import_file(registry, file, fmt, rejects, batch_size, advance)
     except InputUnreadable as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        # Nothing of the file could be read; batches before a late failure would show in
+        # `scs status`, but the readers refuse whole files before the first batch.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         emit(
             {"accepted": 0, "duplicates": 0, "rejected": 0, "rejects_file": None, "error": str(exc)}
         )
         raise typer.Exit(2) from None
-    started = time.perf_counter()
-    with _progress(
-        f"importing {file.name}", import_total(file, fmt), bytes_=fmt is not Format.PARQUET
-    ) as advance:
-        try:
-            summary = import_file(registry, file, fmt, rejects, batch_size, advance)
-        except InputUnreadable as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            emit(
-                {
-                    "accepted": 0,
-                    "duplicates": 0,
-                    "rejected": 0,
-                    "rejects_file": None,
-                    "error": str(exc),
-                }
-            )
-            raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     emit(summary.to_json())
     done = summary.accepted + summary.duplicates
     err.print(
         f"{summary.rows} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f}"
-        f" rows/s): {done} stored or already present, {summary.rejected} rejected"
+        f" rows/s): {done} stored or already present, {summary.rejected} rejected",
+        markup=False,
+        highlight=False,
     )
     if summary.errors_by_field:
+        by_count = sorted(summary.errors_by_field.items(), key=lambda kv: -kv[1])
         err.print(
-            "rejections by field: "
-            + ", ".join(
-                f"{k} {v}"
-                for k, v in sorted(summary.errors_by_field.items(), key=lambda kv: -kv[1])
-            )
+            "rejections by field: " + ", ".join(f"{k} {v}" for k, v in by_count),
+            markup=False,
+            highlight=False,
         )
     if summary.exit_code == 2:
         err.print(
-            "[bold red]error:[/] no row of the file could be read as "
-            f"{fmt.value}; is it really that format?"
+            f"error: no row of the file could be read as {fmt.value}; is it really that format?",
+            markup=False,
+            highlight=False,
         )
     raise typer.Exit(summary.exit_code)
 
@@ -315,7 +242,7 @@ def verify(db: Db = None, secret_file: SecretFile = None) -> None:
     report = Registry.open(db, secret_file).verify()
     emit(report.to_json())
     if not report.ok:
-        err.print(f"[bold red]tampering detected:[/] {report.problem}")
+        err.print(f"[bold red]tampering detected:[/] {escape(str(report.problem))}")
         raise typer.Exit(1)
 
 
@@ -341,41 +268,17 @@ def demo(
     """Build the demo registry: a synthetic city with its providers and records."""
     from socialcredit.demo_registry import build_demo
 
-    with _progress("building the demo city", None, bytes_=False) as advance:
+    with progress_bar("building the demo city", None, bytes_=False) as advance:
         made = build_demo(
             db, secret_file, people, organisations, institutions, years, seed, advance
         )
     emit(made)
 
 
-class _NoProgress:
-    def __call__(self, done: int) -> None:
-        return None
-
-
-class _progress:
-    """A Rich progress bar on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, label: str, total: int | None, bytes_: bool):
-        self.label, self.total, self.bytes_ = label, total, bytes_
-        self.bar: Progress | None = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not err.is_terminal:
-            return _NoProgress()
-        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
-        columns += [TransferSpeedColumn()] if self.bytes_ else [TextColumn("{task.completed:,.0f}")]
-        columns.append(TimeRemainingColumn())
-        self.bar = Progress(*columns, console=err, transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        bar = self.bar
-        return lambda done: bar.update(task, completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def main() -> None:
     app()
+
+
+app.command("score")(score)
+app.command("explain")(explain)
+app.command("rescore")(rescore)

@@ -27,21 +27,21 @@ from typing import IO, Any
 import orjson
 
 from socialcredit.intake import (
-    CONTENT_COLUMNS,
     ChunkResult,
     IntakeContext,
     Payload,
     Preparer,
     Rejection,
     init_worker,
+    payload_input,
     prepare_in_worker,
 )
 from socialcredit.records import FLAT_COLUMNS, REQUIRED_FLAT_COLUMNS, FieldError
 from socialcredit.store.registry import Registry
 
 BATCH_SIZE = 5_000
-#: JSON Lines are read in blocks of whole lines; ~2 MiB is a few thousand records.
-BLOCK_BYTES = 2 * 1024 * 1024
+#: JSON Lines are read in blocks of this size and cut into batches of lines.
+BLOCK_BYTES = 1024 * 1024
 #: Files smaller than this are prepared in-process: starting workers would cost more.
 PARALLEL_THRESHOLD = 4 * 1024 * 1024
 MAX_WORKERS = 2
@@ -121,67 +121,88 @@ def detect_format(path: Path, declared: Format | None = None) -> Format:
 
 
 # -- readers: each turns a file into payloads for the preparers --------------------------------
-def jsonl_payloads(handle: IO[bytes], block: int = BLOCK_BYTES) -> Iterator[Payload]:
-    """Blocks of whole lines; the preparer splits and parses them."""
-    line, rest = 1, b""
+def jsonl_payloads(
+    handle: IO[bytes], batch_size: int, block: int = BLOCK_BYTES
+) -> Iterator[Payload]:
+    """Batches of ``batch_size`` raw lines (blank ones included, so numbering stays exact).
+
+    Lines are split here but parsed by the preparer: splitting is cheap C work, parsing is not.
+    """
+    line, pending, rest, first_block = 1, [], b"", True
     while True:
         data = handle.read(block)
+        if first_block:
+            data, first_block = data.removeprefix(b"\xef\xbb\xbf"), False  # a UTF-8 BOM
         if not data:
             if rest:
-                yield Payload("jsonl", line, rest)
-            return
-        data = rest + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data  # one line longer than a block: keep reading
-            continue
-        chunk, rest = data[: cut + 1], data[cut + 1 :]
-        yield Payload("jsonl", line, chunk)
-        line += chunk.count(b"\n")
+                pending.append(rest)
+            break
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop()  # an unfinished line waits for the next block
+        pending.extend(lines)
+        while len(pending) >= batch_size:
+            yield Payload("jsonl", line, pending[:batch_size])
+            line += batch_size
+            pending = pending[batch_size:]
+    if pending:
+        yield Payload("jsonl", line, pending)
 
 
 def csv_payloads(handle: IO[bytes], batch_size: int) -> Iterator[Payload]:
-    """Rows of a CSV file with a header of the flat columns; bad rows carry their error."""
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    """Rows of a CSV file with a header of the flat columns; bad rows carry their error.
+
+    Bytes that are not UTF-8 are kept as surrogate escapes, so such a row is rejected on its
+    own instead of stopping the import halfway.
+    """
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except csv.Error as exc:
         raise InputUnreadable(f"cannot read the CSV header: {exc}") from None
+    if not _is_utf8("".join(header)):
+        raise InputUnreadable("the CSV header is not UTF-8 text")
     _check_columns("CSV header", header)
     width = len(header)
     rows: list[tuple[int, Any, FieldError | None]] = []
     while True:
+        start = reader.line_num + 1  # a quoted cell may carry the row over several lines
         try:
             cells = next(reader)
         except StopIteration:
             break
-        except UnicodeDecodeError as exc:
-            raise InputUnreadable(
-                f"line {reader.line_num + 1}: not UTF-8 text ({exc.reason})"
-            ) from None
         except csv.Error as exc:
-            rows.append((reader.line_num, None, FieldError("line", f"malformed CSV: {exc}")))
+            rows.append((start, None, FieldError("line", f"malformed CSV: {exc}")))
             continue
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue
-        if len(cells) != width:
+        if not _is_utf8("".join(cells)):
+            rows.append((start, cells, FieldError("line", "not UTF-8 text")))
+        elif len(cells) != width:
             rows.append(
                 (
-                    reader.line_num,
+                    start,
                     cells,
                     FieldError("line", f"has {len(cells)} fields, the header has {width}"),
                 )
             )
         else:
-            rows.append((reader.line_num, dict(zip(header, cells, strict=True)), None))
+            rows.append((start, dict(zip(header, cells, strict=True)), None))
         if len(rows) >= batch_size:
             yield Payload("rows", rows[0][0], rows)
             rows = []
     if rows:
         yield Payload("rows", rows[0][0], rows)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes of undecodable bytes
+        return False
+    return True
 
 
 def parquet_payloads(path: Path, batch_size: int) -> Iterator[Payload]:
@@ -238,7 +259,7 @@ def import_file(
     if workers is None:
         workers = default_workers(path)
     summary = ImportSummary()
-    sink = RejectSink(rejects_path)
+    sink = RejectSink(rejects_path)  # opened now: an unwritable path fails before any insert
     context = registry.intake_context()
     try:
         if fmt is Format.PARQUET:
@@ -255,7 +276,7 @@ def import_file(
         else:
             with path.open("rb") as handle:
                 payloads = (
-                    jsonl_payloads(handle, max(batch_size * 400, 64 * 1024))
+                    jsonl_payloads(handle, batch_size)
                     if fmt is Format.JSONL
                     else csv_payloads(handle, batch_size)
                 )
@@ -263,8 +284,8 @@ def import_file(
     finally:
         sink.close()
     summary.rejects_file = str(rejects_path) if sink.count else None
-    if not sink.count and rejects_path.exists():
-        rejects_path.unlink()  # a stale file from an earlier run would mislead
+    if not sink.count:
+        rejects_path.unlink(missing_ok=True)  # an empty or stale file would mislead
     return summary
 
 
@@ -296,52 +317,46 @@ def _run(
     progress: Callable[[int], None] | None,
 ) -> None:
     """Prepare payloads (here or in workers) and append each one as one transaction."""
-    for chunk in _prepare_all(context, payloads, workers):
+    for payload, chunk in _prepare_all(context, payloads, workers):
         summary.rows += chunk.rows
-        for rejection in chunk.rejected:
-            summary.unreadable_rows += rejection.unreadable
-            _reject(summary, sink, rejection)
+        rejections = list(chunk.rejected)
         if chunk.prepared:
             result = registry.append_prepared(chunk.prepared)
             summary.accepted += len(result.accepted)
             summary.duplicates += len(result.duplicates)
-            for index, errors in sorted(result.rejected.items()):
-                kind, _, display, content, _ = chunk.prepared[index]
-                shown = {
-                    k: v
-                    for k, v in zip(CONTENT_COLUMNS, content, strict=True)
-                    if v is not None and k != "kind"
-                }
-                shown["subject"] = {"kind": kind, "id": display}
-                _reject(
-                    summary,
-                    sink,
-                    Rejection(chunk.lines[index], errors, orjson.dumps(shown).decode(), False),
-                )
+            for index, errors in result.rejected.items():
+                line = chunk.lines[index]
+                rejections.append(Rejection(line, errors, payload_input(payload, line), False))
+        for rejection in sorted(rejections, key=lambda r: r.line):
+            summary.unreadable_rows += rejection.unreadable
+            _reject(summary, sink, rejection)
         if progress:
             progress(position())
 
 
 def _prepare_all(
     context: IntakeContext, payloads: Iterator[Payload], workers: int
-) -> Iterator[ChunkResult]:
-    """Prepared chunks in input order; with workers, a bounded number in flight at once."""
+) -> Iterator[tuple[Payload, ChunkResult]]:
+    """Payloads with their prepared chunks, in input order; with workers, a bounded number in
+    flight at once (the payload is kept to quote rows the ledger refuses)."""
     if workers <= 0:
         preparer = Preparer(context)
         for payload in payloads:
-            yield preparer.prepare(payload)
+            yield payload, preparer.prepare(payload)
         return
     # spawn, not fork: the parent holds database connections and maybe a progress thread.
     with multiprocessing.get_context("spawn").Pool(
         workers, initializer=init_worker, initargs=(context,)
     ) as pool:
-        in_flight: deque[AsyncResult[ChunkResult]] = deque()
+        in_flight: deque[tuple[Payload, AsyncResult[ChunkResult]]] = deque()
         for payload in payloads:
-            in_flight.append(pool.apply_async(prepare_in_worker, (payload,)))
+            in_flight.append((payload, pool.apply_async(prepare_in_worker, (payload,))))
             if len(in_flight) > 2 * workers:
-                yield in_flight.popleft().get()
+                done, pending = in_flight.popleft()
+                yield done, pending.get()
         while in_flight:
-            yield in_flight.popleft().get()
+            done, pending = in_flight.popleft()
+            yield done, pending.get()
 
 
 def _reject(summary: ImportSummary, sink: RejectSink, rejection: Rejection) -> None:
@@ -351,17 +366,25 @@ def _reject(summary: ImportSummary, sink: RejectSink, rejection: Rejection) -> N
     sink.write(rejection)
 
 
+class RejectsFileError(ValueError):
+    """The rejects file cannot be written; raised before anything is imported."""
+
+
 class RejectSink:
-    """The rejects file: one JSON line per rejected row, opened on the first reject."""
+    """The rejects file: one JSON line per rejected row, in line order within each batch."""
 
     def __init__(self, path: Path):
         self.path = path
         self.count = 0
-        self._handle: IO[bytes] | None = None
+        try:
+            self._handle: IO[bytes] = path.open("wb")
+        except OSError as exc:
+            raise RejectsFileError(
+                f"cannot write the rejects file {path}: {exc.strerror}; choose another with "
+                "--rejects"
+            ) from None
 
     def write(self, rejection: Rejection) -> None:
-        if self._handle is None:
-            self._handle = self.path.open("wb")
         entry = {
             "line": rejection.line,
             "errors": [{"field": e.field, "reason": e.reason} for e in rejection.errors],
@@ -371,5 +394,4 @@ class RejectSink:
         self.count += 1
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        self._handle.close()

@@ -112,7 +112,7 @@ class IntakeContext:
 class Payload(NamedTuple):
     """A unit of raw input for a preparer: a block of JSON lines, flat rows, or an Arrow batch.
 
-    ``kind`` is ``jsonl`` (``data``: bytes of whole lines, the first being ``first_line``),
+    ``kind`` is ``jsonl`` (``data``: a list of raw lines, the first being ``first_line``),
     ``rows`` (``data``: a list of (line, mapping or None, read error or None)), or ``arrow``
     (``data``: a ``pyarrow.RecordBatch`` whose first row is row ``first_line``).
     """
@@ -153,7 +153,7 @@ class Preparer:
         prepared: list[PreparedRow] = []
         rejected: list[Rejection] = []
         rows = 0
-        for line, data, flat, error in _rows_of(payload):
+        for line, data, flat, error in rows_of(payload):
             rows += 1
             if error is not None:
                 rejected.append(Rejection(line, [error], input_text(data), True))
@@ -180,10 +180,10 @@ class Preparer:
         return Prepared(kind, known[0], known[1], content, content_digest(kind, known[0], content))
 
 
-def _rows_of(payload: Payload) -> Iterator[tuple[int, Any, bool, FieldError | None]]:
+def rows_of(payload: Payload) -> Iterator[tuple[int, Any, bool, FieldError | None]]:
     """(line, data, flat, read error) for every row of a payload; JSON is parsed here."""
     if payload.kind == "jsonl":
-        for offset, raw in enumerate(payload.data.split(b"\n")):
+        for offset, raw in enumerate(payload.data):
             if not raw.strip():
                 continue
             try:
@@ -201,6 +201,16 @@ def _rows_of(payload: Payload) -> Iterator[tuple[int, Any, bool, FieldError | No
     else:
         for offset, data in enumerate(payload.data.to_pylist()):
             yield payload.first_line + offset, data, True, None
+
+
+def payload_input(payload: Payload, line: int) -> str:
+    """The row at ``line`` of a payload, as the rejects file quotes it."""
+    if payload.kind == "rows":
+        return next(input_text(data) for at, data, _ in payload.data if at == line)
+    offset = line - payload.first_line
+    if payload.kind == "jsonl":
+        return input_text(payload.data[offset])
+    return input_text(payload.data.slice(offset, 1).to_pylist()[0])
 
 
 def input_text(data: Any) -> str:

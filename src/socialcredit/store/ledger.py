@@ -134,9 +134,7 @@ def append_prepared(
             with conn.begin_nested():
                 insert_entries(conn, chained.rows)
         except IntegrityError:
-            chained = _chain(
-                pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at
-            )
+            chained = _chain(pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at)
             insert_entries(conn, chained.rows)
     else:
         chained = _chain(pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at)

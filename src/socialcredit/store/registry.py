@@ -11,23 +11,27 @@ from __future__ import annotations
 import getpass
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
 
 from socialcredit import clock
 from socialcredit.catalog import RecordType, all_shipped_types, make_record_type
 from socialcredit.chain import GENESIS, entry_hash
-from socialcredit.identifiers import SubjectKind, normalise, subject_key
+from socialcredit.identifiers import SubjectKind, display_form, normalise, subject_key
 from socialcredit.intake import IntakeContext, PreparedRow, Preparer
 from socialcredit.providers import Provider, make_provider
 from socialcredit.records import FieldError, Record, RecordValidator, canonical_bytes
-from socialcredit.store import database, ledger
+from socialcredit.rulebook import Rulebook, RulebookError, load_rulebook, shipped_names
+from socialcredit.scoring import Result, evaluate
+from socialcredit.store import database, ledger, queries
+from socialcredit.store import rulebooks as activations
 from socialcredit.store.schema import ledger as ledger_table
 from socialcredit.store.schema import (
     legacy_codes,
@@ -39,11 +43,18 @@ from socialcredit.store.schema import (
 )
 from socialcredit.store.secret import check_value, create_secret, default_secret_path, read_secret
 
+if TYPE_CHECKING:
+    from socialcredit.store.results import RescoreSummary
+
 OPLOG = "operator_log"
 
 
 class RegistryError(RuntimeError):
     """An operation on the registry cannot be done; the message says why and what to do."""
+
+
+class SubjectNotFound(RegistryError):
+    """No record names the subject: the registry has no file on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,19 +291,113 @@ class Registry:
             ).first()
         return None if row is None else ledger.SubjectEntry(row.id, row.kind, row.key)
 
+    # -- reading subjects, and scoring them at read time -----------------------------------------
+    def subject_file(self, kind: SubjectKind, raw_id: str) -> queries.SubjectFile:
+        """The subject's records that count now and its whole history (``queries``)."""
+        found = self.find_subject(kind, raw_id)
+        if found is None:
+            shown = display_form(kind, normalise(kind, raw_id, self.legacy_codes()))
+            raise SubjectNotFound(
+                f"no record names {kind.value} {shown}: the registry has no file on it"
+            )
+        with self.engine.connect() as conn:
+            return queries.read_file(conn, found.id)
+
+    def subject_records(self, kind: SubjectKind, raw_id: str) -> list[Record]:
+        return self.subject_file(kind, raw_id).records
+
+    def subject_history(self, kind: SubjectKind, raw_id: str) -> list[queries.HistoryEntry]:
+        return self.subject_file(kind, raw_id).history
+
+    def evaluate(
+        self, kind: SubjectKind, raw_id: str, rulebook: str, as_of: date | None = None
+    ) -> Result:
+        """The subject's result now (or ``as_of``) under the active version of ``rulebook``.
+
+        Evaluated from the records valid at that moment whenever asked, so a new record counts
+        at once and an expired one stops counting without anyone touching the registry.
+        """
+        file = self.subject_file(kind, raw_id)
+        return evaluate(
+            file.records, self.rulebook(rulebook), as_of or clock.today(), file.subject.kind
+        )
+
+    def rescore(
+        self,
+        rulebook: str,
+        as_of: date | None = None,
+        bulk: ModuleType | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> RescoreSummary:
+        """Write the results snapshot of every subject (``store.results``); ``bulk`` is the
+        bulk engine module (``engines.load_bulk``), or None to score subject by subject."""
+        from socialcredit.store.results import rescore  # pulls in pyarrow: only when asked
+
+        return rescore(self.engine, self.rulebook(rulebook), as_of or clock.today(), bulk, progress)
+
+    # -- rulebooks ---------------------------------------------------------------------------
+    def rulebook(self, name: str) -> Rulebook:
+        """The active version of rulebook ``name``; the shipped one if none was activated."""
+        with self.engine.connect() as conn:
+            stored = activations.active_text(conn, name)
+        if stored is not None:
+            return activations.parsed(*stored, origin=f"{name} (active in the registry)")
+        if name in shipped_names():
+            return activations.shipped(name)
+        active = ", ".join(a.name for a in self.active_rulebooks()) or "none"
+        raise RegistryError(
+            f"no rulebook {name!r} is active in this registry and none is shipped under that "
+            f"name (active: {active}; shipped: {', '.join(shipped_names())})"
+        )
+
+    def active_rulebooks(self) -> list[activations.Activation]:
+        with self.engine.connect() as conn:
+            return activations.active(conn)
+
+    def activate_rulebook(
+        self, name_or_path: str, actor: str | None = None
+    ) -> tuple[activations.Activation, bool]:
+        """Check a rulebook and make it the active version of its name; logged.
+
+        Returns the activation and whether anything changed (activating the active text again
+        changes nothing). A name and version already activated with another text is refused.
+        """
+        try:
+            rulebook = load_rulebook(name_or_path)
+        except RulebookError as exc:
+            raise RegistryError(f"refused to activate: {activations.one_line(exc)}") from None
+        digest = activations.digest(rulebook.source)
+        with self.writer.begin() as conn:
+            current = activations.active_text(conn, rulebook.name)
+            if current is not None and current[1] == digest:
+                active = next(a for a in activations.active(conn) if a.name == rulebook.name)
+                return active, False
+            earlier = activations.version_digest(conn, rulebook.name, rulebook.version)
+            if earlier is not None and earlier != digest:  # the same text again is a rollback
+                raise RegistryError(
+                    f"{rulebook.name} {rulebook.version} was activated before with another "
+                    f"text (sha256 {earlier[:12]}…): a published version never changes, so "
+                    "give the new text a new version in [meta]"
+                )
+            actor = actor or _actor()
+            activation = activations.insert(conn, rulebook, clock.timestamp(), actor)
+            self._log(
+                conn,
+                "rulebook.activate",
+                {"name": rulebook.name, "version": rulebook.version, "sha256": digest},
+                actor,
+            )
+        return activation, True
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             kinds: dict[str, int] = dict(
-                conn.execute(select(subjects.c.kind, func.count()).group_by(subjects.c.kind))
-
-                .all()
+                conn.execute(select(subjects.c.kind, func.count()).group_by(subjects.c.kind)).all()
             )
             entries: dict[str, int] = dict(
                 conn.execute(
                     select(ledger_table.c.kind, func.count()).group_by(ledger_table.c.kind)
-                )
-
-                .all()
+                ).all()
             )
             provider_count = conn.execute(select(func.count()).select_from(providers)).scalar()
         return {

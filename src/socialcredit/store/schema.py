@@ -4,7 +4,9 @@ The ``ledger`` is the only place facts live: records, corrections and revocation
 with explicit sequence numbers and chained by hash. ``subjects`` maps each subject's keyed hash
 to a small integer id and a display form; the raw resident number is never stored. The
 ``operator_log`` is a second hash chain for what operators do (providers, record types, legacy
-codes), so that who allowed what is as tamper-evident as the records themselves.
+codes, rulebook activations), so that who allowed what is as tamper-evident as the records
+themselves. ``rulebooks`` keeps the text of every rulebook version ever activated, and
+``results`` a derived snapshot of scores for lists and analytics (checks evaluate at read time).
 
 Timestamps are stored as ISO-8601 UTC text so that both databases hand back the exact string
 the entry hash was computed over.
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -129,4 +132,35 @@ chain_heads = Table(
     Column("chain", String(32), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("entry_hash", LargeBinary(32), nullable=False),
+)
+
+#: Every activation of a rulebook, with the TOML text exactly as published: the latest row of a
+#: name is its active version, and any version that ever scored anyone can be re-read.
+rulebooks = Table(
+    "rulebooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("toml", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("activated_at", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+)
+Index("ix_rulebooks_name", rulebooks.c.name)
+
+#: A snapshot of every subject's result under one rulebook version at one moment, written by
+#: ``scs rescore`` for lists and analytics; replaced whole per (rulebook, version, as_of).
+results = Table(
+    "results",
+    metadata,
+    Column("subject_id", Integer, ForeignKey("subjects.id"), nullable=False),
+    Column("rulebook", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("grade", String(32), nullable=False),
+    Column("lists", Text, nullable=False),  # JSON array of list codes
+    Column("computed_at", String(32), nullable=False),
+    PrimaryKeyConstraint("rulebook", "version", "as_of", "subject_id", name="pk_results"),
 )
