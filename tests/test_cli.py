@@ -125,8 +125,13 @@ def test_a_registry_opened_with_another_secret_is_refused_with_a_clear_message(
 
 
 def test_a_database_that_was_never_initialised_is_not_taken_for_a_registry(
-    sqlite_url: str,
+    sqlite_url: str, tmp_path: Path
 ) -> None:
+    result = scs("status", "--db", sqlite_url)
+    assert result.exit_code == 2 and "there is no registry at" in said(result)
+    assert not (tmp_path / "registry.db").exists()  # a mistyped path creates nothing
+
+    sqlite3.connect(tmp_path / "registry.db").close()  # an empty database file
     result = scs("status", "--db", sqlite_url)
     assert result.exit_code == 2 and "run `scs init` first" in said(result)
 

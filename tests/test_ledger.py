@@ -223,3 +223,55 @@ def test_concurrent_writers_never_fork_the_chain(registry: Registry, db_url: str
         thread.join()
     report = registry.verify()
     assert report.ok and report.ledger_entries == 400
+
+
+def test_verify_reports_the_chain_heads_to_anchor_outside(registry: Registry) -> None:
+    submit(registry, record())
+    heads = registry.verify().heads
+    seq, digest = heads["ledger"].split(":")
+    assert seq == "1" and len(digest) == 64
+    assert heads["operator_log"].split(":")[0] == str(registry.verify().operator_entries)
+
+
+def test_an_operator_type_applies_to_exactly_the_kinds_given(registry: Registry) -> None:
+    from socialcredit.catalog import make_record_type
+
+    registry.add_record_type(
+        make_record_type(
+            "lease.default", "Defaulted on a lease", "contract", "negative", "organisation"
+        )
+    )
+    assert registry.record_types()["lease.default"].kinds_text == "organisation"
+    # the shipped catalog's word still includes public institutions
+    assert registry.record_types()["wages.arrears_gt_6m"].kinds_text == ("institution,organisation")
+
+
+def test_a_rewritten_history_is_caught_by_an_anchored_head(registry: Registry) -> None:
+    """Rewrite an entry and recompute every hash after it: only an anchor can tell."""
+    from socialcredit.chain import entry_hash
+    from socialcredit.intake import content_digest, content_of
+
+    submit(registry, record(), record(ref="T-2", occurred_on="2025-07-01"))
+    anchor = {int(k): bytes.fromhex(v) for k, v in [registry.verify().heads["ledger"].split(":")]}
+    tamper(registry, "UPDATE ledger SET amount = 1 WHERE seq = 1")
+    with registry.engine.begin() as conn:  # the forger recomputes the whole chain
+        head = bytes(32)
+        for row in conn.execute(
+            text(
+                "SELECT l.*, s.kind AS subject_kind, s.key AS subject_key FROM ledger l "
+                "JOIN subjects s ON s.id = l.subject_id ORDER BY seq"
+            )
+        ).mappings():
+            digest = content_digest(row["subject_kind"], row["subject_key"], content_of(row))
+            head = entry_hash(head, row["seq"], row["recorded_at"], digest)
+            conn.execute(
+                text("UPDATE ledger SET content_hash = :c, entry_hash = :e WHERE seq = :s"),
+                {"c": digest, "e": head, "s": row["seq"]},
+            )
+        conn.execute(
+            text("UPDATE chain_heads SET entry_hash = :e WHERE chain = 'ledger'"), {"e": head}
+        )
+    assert registry.verify().ok  # the forgery is self-consistent
+    report = registry.verify(anchor)
+    assert report.problem is not None and report.problem.seq == 2
+    assert "rewritten" in report.problem.problem

@@ -57,10 +57,14 @@ class RecordType:
         return ",".join(sorted(k.value for k in self.subject_kinds))
 
 
-def parse_kinds(text: str) -> frozenset[SubjectKind]:
-    """Parse ``any``, a catalog word, or a comma-separated list of subject kinds."""
+def parse_kinds(text: str, catalog_words: bool = False) -> frozenset[SubjectKind]:
+    """Parse ``any`` or a comma-separated list of subject kinds, taken literally.
+
+    With ``catalog_words`` a shipped catalog's single word is read as the catalog means it
+    (``organisation`` includes public institutions); an operator's list is never widened.
+    """
     text = text.strip()
-    if text in CATALOG_KINDS:
+    if text == "any" or (catalog_words and text in CATALOG_KINDS):
         return CATALOG_KINDS[text]
     kinds = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -76,7 +80,13 @@ def parse_kinds(text: str) -> frozenset[SubjectKind]:
 
 
 def make_record_type(
-    code: str, title: str, category: str, polarity: str, kinds: str, source: str = "operator"
+    code: str,
+    title: str,
+    category: str,
+    polarity: str,
+    kinds: str,
+    source: str = "operator",
+    catalog_words: bool = False,
 ) -> RecordType:
     """Build a record type, checking its code, polarity and kinds (not the lines: see lines)."""
     if not CODE_PATTERN.match(code) or len(code) > 64:
@@ -93,7 +103,7 @@ def make_record_type(
         raise CatalogError(
             f"record type {code!r}: polarity {polarity!r} must be negative or positive"
         ) from None
-    return RecordType(code, title.strip(), category, pol, parse_kinds(kinds), source)
+    return RecordType(code, title.strip(), category, pol, parse_kinds(kinds, catalog_words), source)
 
 
 def shipped_catalog(name: str) -> list[RecordType]:
@@ -101,7 +111,13 @@ def shipped_catalog(name: str) -> list[RecordType]:
     text = resources.files("socialcredit.catalogs").joinpath(f"{name}.csv").read_text("utf-8")
     return [
         make_record_type(
-            row["code"], row["title"], row["class"], row["polarity"], row["subject_kind"], name
+            row["code"],
+            row["title"],
+            row["class"],
+            row["polarity"],
+            row["subject_kind"],
+            name,
+            catalog_words=True,
         )
         for row in csv.DictReader(text.splitlines())
     ]

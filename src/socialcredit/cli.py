@@ -16,7 +16,15 @@ from rich.markup import escape
 
 from socialcredit import __version__
 from socialcredit.catalog import make_record_type
-from socialcredit.console import Db, SecretFile, emit, err, progress_bar, user_errors
+from socialcredit.console import (
+    CommandError,
+    Db,
+    SecretFile,
+    emit,
+    err,
+    progress_bar,
+    user_errors,
+)
 from socialcredit.importer import Format, InputUnreadable, detect_format, import_file
 from socialcredit.importer import progress_total as import_total
 from socialcredit.rulebook_cli import app as rulebook_app
@@ -237,9 +245,26 @@ def correct(
 
 @app.command()
 @user_errors
-def verify(db: Db = None, secret_file: SecretFile = None) -> None:
+def verify(
+    db: Db = None,
+    secret_file: SecretFile = None,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="SEQ:HASH",
+            help="A ledger head recorded earlier (from `heads`); repeatable",
+        ),
+    ] = None,
+) -> None:
     """Recompute both hash chains; exit 1 and name the first altered entry if one was."""
-    report = Registry.open(db, secret_file).verify()
+    anchors: dict[int, bytes] = {}
+    for text in anchor or []:
+        seq, _, digest = text.partition(":")
+        try:
+            anchors[int(seq)] = bytes.fromhex(digest)
+        except ValueError:
+            raise CommandError(f"--anchor {text!r} is not SEQ:HASH as `heads` prints it") from None
+    report = Registry.open(db, secret_file).verify(anchors)
     emit(report.to_json())
     if not report.ok:
         err.print(f"[bold red]tampering detected:[/] {escape(str(report.problem))}")

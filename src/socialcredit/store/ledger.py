@@ -8,7 +8,7 @@ so any edit of a stored value, or of a subject's key, shows up as the first bad 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -377,8 +377,15 @@ class ChainProblem:
         return f"{self.chain} entry {self.seq}: {self.problem}"
 
 
-def verify_ledger(conn: Connection, batch: int = 10_000) -> tuple[int, ChainProblem | None]:
-    """Recompute the ledger chain; return the entries checked and the first problem found."""
+def verify_ledger(
+    conn: Connection, anchors: Mapping[int, bytes] | None = None, batch: int = 10_000
+) -> tuple[int, ChainProblem | None]:
+    """Recompute the ledger chain; return the entries checked and the first problem found.
+
+    ``anchors`` are entry hashes recorded outside the database (seq -> hash): an entry that
+    no longer hashes to its anchor means history was rewritten, chain and all.
+    """
+    anchors = anchors or {}
     query = (
         select(ledger, subjects.c.kind.label("subject_kind"), subjects.c.key.label("subject_key"))
         .join(subjects, subjects.c.id == ledger.c.subject_id, isouter=True)
@@ -404,7 +411,16 @@ def verify_ledger(conn: Connection, batch: int = 10_000) -> tuple[int, ChainProb
             return checked, ChainProblem(
                 LEDGER, expected_seq, "chain broken (hash does not follow from the entry before)"
             )
+        if anchors.get(expected_seq, head) != head:
+            return checked, ChainProblem(
+                LEDGER, expected_seq, "does not match its anchor: the history was rewritten"
+            )
         checked += 1
+    beyond = [seq for seq in anchors if seq > expected_seq]
+    if beyond:
+        return checked, ChainProblem(
+            LEDGER, min(beyond), "anchored, but the ledger ends before it: entries were removed"
+        )
     return checked, check_head(conn, LEDGER, expected_seq, head)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -32,8 +32,8 @@ from socialcredit.rulebook import Rulebook, RulebookError, load_rulebook, shippe
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import database, ledger, queries
 from socialcredit.store import rulebooks as activations
-from socialcredit.store.schema import ledger as ledger_table
 from socialcredit.store.schema import (
+    chain_heads,
     legacy_codes,
     meta,
     operator_log,
@@ -41,6 +41,7 @@ from socialcredit.store.schema import (
     record_types,
     subjects,
 )
+from socialcredit.store.schema import ledger as ledger_table
 from socialcredit.store.secret import check_value, create_secret, default_secret_path, read_secret
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class VerifyReport:
     ledger_entries: int
     operator_entries: int
     problem: ledger.ChainProblem | None
+    heads: dict[str, str]  # chain -> "seq:hash", to anchor outside the database
 
     @property
     def ok(self) -> bool:
@@ -72,6 +74,7 @@ class VerifyReport:
             "ok": self.ok,
             "ledger_entries": self.ledger_entries,
             "operator_entries": self.operator_entries,
+            "heads": self.heads,
             "first_problem": None
             if self.problem is None
             else {
@@ -119,8 +122,17 @@ class Registry:
 
     @classmethod
     def open(cls, url: str | None = None, secret_file: Path | None = None) -> Registry:
-        """Open an initialised registry; raises ``RegistryError`` if it is not one."""
-        engine = database.open_engine(url)
+        """Open an initialised registry; raises ``RegistryError`` if it is not one.
+
+        Never creates anything: a mistyped SQLite path is an error, not a new empty file.
+        """
+        parsed = database.database_url(url)
+        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+            raise RegistryError(
+                f"there is no registry at {parsed.database!r}: check --db, or create one with "
+                "`scs init`"
+            )
+        engine = database.open_engine(parsed)
         if not database.is_initialised(engine):
             raise RegistryError(
                 f"{engine.url.render_as_string(hide_password=True)} is not a socialcredit "
@@ -410,11 +422,16 @@ class Registry:
             "revocations": entries.get("revocation", 0),
         }
 
-    def verify(self) -> VerifyReport:
+    def verify(self, anchors: Mapping[int, bytes] | None = None) -> VerifyReport:
+        """Recompute both chains; ``anchors`` are ledger entry hashes recorded elsewhere."""
         with self.engine.connect() as conn:
-            checked, problem = ledger.verify_ledger(conn)
+            checked, problem = ledger.verify_ledger(conn, anchors)
             op_checked, op_problem = _verify_oplog(conn)
-        return VerifyReport(checked, op_checked, problem or op_problem)
+            heads = {
+                row.chain: f"{row.seq}:{bytes(row.entry_hash).hex()}"
+                for row in conn.execute(select(chain_heads))
+            }
+        return VerifyReport(checked, op_checked, problem or op_problem, heads)
 
     # -- internals ---------------------------------------------------------------------------
     def _log(self, conn: Any, action: str, detail: dict[str, Any], actor: str) -> None:
