@@ -400,10 +400,12 @@ def test_the_demo_builds_a_verifiable_registry_once(sqlite_url: str) -> None:
     assert built.exit_code == 0, said(built)
     made = out(built)
     assert made["already_built"] is False and made["rejected"] == 0
-    assert made["records"] > 300 and made["persons"] > 0 and made["providers"] == 15
+    counts = made["registry"]
+    assert counts["records"] > 300 and counts["persons"] > 0 and counts["providers"] == 15
+    assert made["city"]["people"] == 300
     assert scs("verify", "--db", sqlite_url).exit_code == 0
     assert out(again)["already_built"] is True
-    assert out(again)["records"] == made["records"]
+    assert out(again)["registry"]["records"] == counts["records"]
 
 
 def test_the_demo_database_never_holds_a_raw_resident_number(sqlite_url: str) -> None:
