@@ -53,11 +53,19 @@ def build_demo(
                     progress(done)
         if batch:
             registry.append(batch)
-    sample = city.organisations[:3]
     return {
         "database": registry.url,
         "already_built": already,
-        **registry.counts(),
+        # The city has more people than the registry: a person with no record has no file.
+        "city": {
+            "seed": seed,
+            "years": years,
+            "until": city.end.isoformat(),
+            "people": people,
+            "organisations": organisations,
+            "institutions": institutions,
+        },
+        "registry": registry.counts(),
         "rejected": rejected,
-        "sample_organisations": [{"uscc": s.id, "name": s.name} for s in sample],
+        "sample_organisations": [{"uscc": s.id, "name": s.name} for s in city.organisations[:3]],
     }
