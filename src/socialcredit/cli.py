@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from socialcredit import __version__
+from socialcredit.api.serve import serve
 from socialcredit.catalog import make_record_type
 from socialcredit.console import (
     CommandError,
@@ -27,6 +28,7 @@ from socialcredit.console import (
 )
 from socialcredit.importer import Format, InputUnreadable, detect_format, import_file
 from socialcredit.importer import progress_total as import_total
+from socialcredit.keys_cli import app as key_app
 from socialcredit.rulebook_cli import app as rulebook_app
 from socialcredit.scoring_cli import explain, rescore, score
 from socialcredit.store.registry import Registry
@@ -48,6 +50,8 @@ app.add_typer(rulebook_app, name="rulebook")
 app.add_typer(provider_app, name="provider")
 app.add_typer(type_app, name="type")
 app.add_typer(legacy_app, name="legacy")
+app.add_typer(key_app, name="key")
+app.command()(serve)
 
 
 @app.command()

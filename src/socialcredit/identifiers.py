@@ -145,6 +145,18 @@ def normalise(kind: SubjectKind, raw: str, legacy: Collection[str] = ()) -> str:
     return normalise_uscc(raw, legacy if isinstance(legacy, frozenset) else frozenset(legacy))
 
 
+def infer_kind(raw_id: str) -> SubjectKind:
+    """A resident number's shape (18 characters, digits and a final digit or X; or the old 15
+    digits) means a person; anything else is taken for an organisation's code, which finds a
+    public institution too, since one code is one subject."""
+    text = raw_id.strip().upper()
+    if (len(text) == 18 and text[:17].isdigit() and (text[17].isdigit() or text[17] == "X")) or (
+        len(text) == 15 and text.isdigit()
+    ):
+        return SubjectKind.PERSON
+    return SubjectKind.ORGANISATION
+
+
 def mask_resident_id(number: str) -> str:
     """Masked display form: area code and the last four characters (``110105********002X``)."""
     if len(number) < 10:

@@ -31,7 +31,7 @@ from socialcredit.console import (
 )
 from socialcredit.engines import BulkUnavailable, load_bulk, records_table
 from socialcredit.explain import render
-from socialcredit.identifiers import SubjectKind, display_form
+from socialcredit.identifiers import SubjectKind, display_form, infer_kind
 from socialcredit.record_files import FileSubject, RecordFile, read_records
 from socialcredit.result_files import ResultWriter, named, summary
 from socialcredit.rulebook import Rulebook, load_rulebook
@@ -45,18 +45,6 @@ SHOWN_REJECTIONS = 50
 class EngineChoice(StrEnum):
     INCREMENTAL = "incremental"
     BULK = "bulk"
-
-
-def infer_kind(raw_id: str) -> SubjectKind:
-    """A resident number's shape (18 characters, digits and a final digit or X; or the old 15
-    digits) means a person; anything else is taken for an organisation's code, which finds a
-    public institution too, since one code is one subject."""
-    text = raw_id.strip().upper()
-    if (len(text) == 18 and text[:17].isdigit() and (text[17].isdigit() or text[17] == "X")) or (
-        len(text) == 15 and text.isdigit()
-    ):
-        return SubjectKind.PERSON
-    return SubjectKind.ORGANISATION
 
 
 # -- scs score ----------------------------------------------------------------------------------

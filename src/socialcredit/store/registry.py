@@ -30,7 +30,7 @@ from socialcredit.providers import Provider, make_provider
 from socialcredit.records import FieldError, Record, RecordValidator, canonical_bytes
 from socialcredit.rulebook import Rulebook, RulebookError, load_rulebook, shipped_names
 from socialcredit.scoring import Result, evaluate
-from socialcredit.store import database, ledger, queries
+from socialcredit.store import audit, database, ledger, queries
 from socialcredit.store import rulebooks as activations
 from socialcredit.store.schema import (
     chain_heads,
@@ -64,6 +64,7 @@ class VerifyReport:
     operator_entries: int
     problem: ledger.ChainProblem | None
     heads: dict[str, str]  # chain -> "seq:hash", to anchor outside the database
+    audit_entries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ class VerifyReport:
             "ok": self.ok,
             "ledger_entries": self.ledger_entries,
             "operator_entries": self.operator_entries,
+            "audit_entries": self.audit_entries,
             "heads": self.heads,
             "first_problem": None
             if self.problem is None
@@ -115,7 +117,7 @@ class Registry:
                 )
             else:
                 secret = _read_checked(path, values["secret_check"])
-            ledger.create_heads(conn, (ledger.LEDGER, OPLOG))
+            ledger.create_heads(conn, (ledger.LEDGER, OPLOG, audit.AUDIT))
         registry = cls(engine, secret)
         registry._load_shipped_types(actor or _actor())
         return registry
@@ -423,15 +425,18 @@ class Registry:
         }
 
     def verify(self, anchors: Mapping[int, bytes] | None = None) -> VerifyReport:
-        """Recompute both chains; ``anchors`` are ledger entry hashes recorded elsewhere."""
+        """Recompute every chain; ``anchors`` are ledger entry hashes recorded elsewhere."""
         with self.engine.connect() as conn:
             checked, problem = ledger.verify_ledger(conn, anchors)
             op_checked, op_problem = _verify_oplog(conn)
+            audit_checked, audit_problem = audit.verify(conn)
             heads = {
                 row.chain: f"{row.seq}:{bytes(row.entry_hash).hex()}"
                 for row in conn.execute(select(chain_heads))
             }
-        return VerifyReport(checked, op_checked, problem or op_problem, heads)
+        return VerifyReport(
+            checked, op_checked, problem or op_problem or audit_problem, heads, audit_checked
+        )
 
     # -- internals ---------------------------------------------------------------------------
     def _log(self, conn: Any, action: str, detail: dict[str, Any], actor: str) -> None:

@@ -164,3 +164,41 @@ results = Table(
     Column("computed_at", String(32), nullable=False),
     PrimaryKeyConstraint("rulebook", "version", "as_of", "subject_id", name="pk_results"),
 )
+
+#: API keys. The key itself is shown once and only its SHA-256 is kept, so a copy of the
+#: database lets no one call the API. A subject key names its subject by keyed hash, as
+#: ``subjects`` does, so it works before the subject's first record lands.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("provider", String(64)),
+    Column("subject_kind", String(16)),
+    Column("subject_key", String(64)),
+    Column("measures", Text),  # space-separated measure codes, for consumer keys
+    Column("expires", Date),  # last day the key works
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+)
+
+#: Every read of a person's data through the API, and every refused attempt, written before
+#: the answer leaves: a third hash chain (``audit_log`` in ``chain_heads``). Subjects appear
+#: by their row id, never by their number.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("key_id", String(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("subject_id", Integer, ForeignKey("subjects.id")),
+    Column("purpose", String(64)),
+    Column("action", String(32), nullable=False),
+    Column("result", String(32), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
+)
+Index("ix_audit_log_subject", audit_log.c.subject_id)

@@ -1,0 +1,37 @@
+"""The app factory: one FastAPI app over one registry, with every router and error handler.
+
+A factory rather than a module-level app, so tests and ``scs serve`` each bind the app to
+the registry they opened and nothing is read from the environment at import time.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from socialcredit import __version__
+from socialcredit.api import audit, checks, errors, organisations, records, subjects
+from socialcredit.api.auth import RegistryDep
+from socialcredit.store.registry import Registry
+
+
+def create_app(registry: Registry) -> FastAPI:
+    app = FastAPI(
+        title="socialcredit registry API",
+        version=__version__,
+        description="Records in, checks out, every read of a person's data audited. "
+        "See docs/api.md.",
+    )
+    app.state.registry = registry
+    errors.install(app)
+    for area in (records, checks, subjects, organisations, audit):
+        app.include_router(area.router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    return app
+
+
+def healthz(served: RegistryDep) -> dict[str, str]:
+    """Up, and the database answers."""
+    with served.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {"status": "ok"}

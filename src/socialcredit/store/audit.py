@@ -1,0 +1,131 @@
+"""The audit log: who read which subject's data through the API, for what purpose, and when.
+
+Each entry is written inside its own writer transaction before the answer it records is
+returned, so an answer that left the registry is always in the log (a crash may log a read
+that was never answered, never the reverse). Entries are chained like the ledger and the
+operator log (``chain.entry_hash``, head row ``audit_log`` in ``chain_heads``), so deleting
+or editing a read shows up in ``scs verify``. Subjects appear by row id, never by number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from socialcredit import clock
+from socialcredit.chain import GENESIS, entry_hash
+from socialcredit.records import canonical_bytes
+from socialcredit.store import ledger
+from socialcredit.store.schema import audit_log
+
+AUDIT = "audit_log"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    key_id: str
+    role: str
+    subject_id: int | None
+    purpose: str | None
+    action: str
+    result: str
+    recorded_at: str
+
+
+def append(
+    conn: Connection,
+    key_id: str,
+    role: str,
+    subject_id: int | None,
+    action: str,
+    result: str,
+    purpose: str | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's writer transaction (``database.WRITER``)."""
+    seq, head = ledger.lock_head(conn, AUDIT)
+    entry = AuditEntry(
+        seq + 1, key_id, role, subject_id, purpose, action, result, clock.timestamp()
+    )
+    head = entry_hash(head, entry.seq, entry.recorded_at, _digest(entry))
+    conn.execute(
+        audit_log.insert().values(
+            seq=entry.seq,
+            key_id=key_id,
+            role=role,
+            subject_id=subject_id,
+            purpose=purpose,
+            action=action,
+            result=result,
+            recorded_at=entry.recorded_at,
+            entry_hash=head,
+        )
+    )
+    ledger.set_head(conn, entry.seq, head, AUDIT)
+    return entry
+
+
+def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEntry]:
+    """The entries about one subject from ``since`` on, newest first."""
+    rows = conn.execute(
+        select(audit_log)
+        .where(audit_log.c.subject_id == subject_id, audit_log.c.recorded_at >= since.isoformat())
+        .order_by(audit_log.c.seq.desc())
+    )
+    return [_entry(row._mapping) for row in rows]
+
+
+def page(conn: Connection, after: int, limit: int) -> list[AuditEntry]:
+    """Up to ``limit`` entries after sequence number ``after``, oldest first: auditors read
+    the trail in order and resume where they stopped."""
+    rows = conn.execute(
+        select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(limit)
+    )
+    return [_entry(row._mapping) for row in rows]
+
+
+def verify(conn: Connection) -> tuple[int, ledger.ChainProblem | None]:
+    """Recompute the audit chain; return the entries checked and the first problem found."""
+    head, checked = GENESIS, 0
+    for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
+        data = row._mapping
+        if data["seq"] != checked + 1:
+            return checked, ledger.ChainProblem(AUDIT, checked + 1, "missing")
+        entry = _entry(data)
+        head = entry_hash(head, entry.seq, entry.recorded_at, _digest(entry))
+        if head != bytes(data["entry_hash"]):
+            return checked, ledger.ChainProblem(AUDIT, entry.seq, "entry altered")
+        checked += 1
+    return checked, ledger.check_head(conn, AUDIT, checked, head)
+
+
+def _entry(data: Any) -> AuditEntry:
+    return AuditEntry(
+        int(data["seq"]),
+        data["key_id"],
+        data["role"],
+        data["subject_id"],
+        data["purpose"],
+        data["action"],
+        data["result"],
+        data["recorded_at"],
+    )
+
+
+def _digest(entry: AuditEntry) -> bytes:
+    return hashlib.sha256(
+        canonical_bytes(
+            {
+                "key_id": entry.key_id,
+                "role": entry.role,
+                "subject_id": entry.subject_id,
+                "purpose": entry.purpose,
+                "action": entry.action,
+                "result": entry.result,
+            }
+        )
+    ).digest()

@@ -1,0 +1,99 @@
+"""``scs key``: keys are printed once, stored only as hashes, bound to their role, revocable;
+``scs init`` creates the audit chain and ``scs verify`` checks it."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from socialcredit.cli import app
+from socialcredit.store import keys
+from socialcredit.store.registry import Registry
+from socialcredit.store.schema import api_keys, chain_heads
+from tests.conftest import PERSON
+
+RUNNER = CliRunner()
+
+
+def scs(db_url: str, *args: str) -> Result:
+    return RUNNER.invoke(app, [*args, "--db", db_url])
+
+
+def created(db_url: str, *args: str) -> dict[str, Any]:
+    result = scs(db_url, "key", "create", *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    out: dict[str, Any] = orjson.loads(result.stdout)
+    return out
+
+
+def test_a_key_is_printed_once_and_only_its_hash_is_stored(registry: Registry, db_url: str) -> None:
+    made = created(db_url, "--role", "consumer", "--measures", "spc.flights,spc.vehicles")
+    assert made["key"].startswith("scs_") and made["id"].startswith("k_")
+    with registry.engine.connect() as conn:
+        row = conn.execute(select(api_keys)).one()
+    assert made["key"] not in str(tuple(row))
+    assert bytes(row.key_hash) == hashlib.sha256(made["key"].encode()).digest()
+    assert keys.authenticate(registry, made["key"]).measures == ("spc.flights", "spc.vehicles")
+
+    plain = scs(db_url, "key", "create", "--role", "admin")
+    assert plain.exit_code == 0 and plain.stdout.strip().startswith("scs_")
+    assert "shown only this once" in plain.stderr
+    listed = orjson.loads(scs(db_url, "key", "list").stdout)
+    assert sorted(k["role"] for k in listed) == ["admin", "consumer"]
+    assert "scs_" not in str(listed)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "provider"], "needs --provider"),
+        (["--role", "subject"], "needs --subject"),
+        (["--role", "consumer"], "needs --measures"),
+        (["--role", "admin", "--provider", "police.traffic"], "belongs to provider keys"),
+        (["--role", "consumer", "--measures", "spc.flights", "--subject", PERSON], "belongs to"),
+        (["--role", "provider", "--provider", "nobody"], "no provider 'nobody'"),
+        (["--role", "consumer", "--measures", "social.shaming"], "social.shaming"),
+        (["--role", "subject", "--subject", "12345"], "12345"),
+        (["--role", "admin", "--expires", "2026-11-22"], "in the past"),
+        (["--role", "admin", "--expires", "soon"], "not a date"),
+        (["--role", "superuser"], "superuser"),
+    ],
+)
+def test_a_key_carries_exactly_the_binding_its_role_needs(
+    registry: Registry, db_url: str, args: list[str], message: str
+) -> None:
+    result = scs(db_url, "key", "create", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert keys.all_keys(registry) == []
+
+
+def test_a_revoked_key_stops_working(registry: Registry, db_url: str) -> None:
+    made = created(db_url, "--role", "subject", "--subject", PERSON, "--expires", "2027-01-31")
+    key = keys.authenticate(registry, made["key"])
+    assert (key.subject_kind, key.expires.isoformat() if key.expires else None) == (
+        "person",
+        "2027-01-31",
+    )
+    revoked = scs(db_url, "key", "revoke", made["id"])
+    assert revoked.exit_code == 0 and orjson.loads(revoked.stdout)["revoked_at"]
+    with pytest.raises(keys.ApiKeyError, match="revoked"):
+        keys.authenticate(registry, made["key"])
+    assert scs(db_url, "key", "revoke", made["id"]).exit_code == 0  # again: no change
+    missing = scs(db_url, "key", "revoke", "k_nope")
+    assert missing.exit_code == 2 and "no key 'k_nope'" in missing.stderr
+
+
+def test_init_creates_the_audit_chain_and_verify_reports_it(
+    registry: Registry, db_url: str
+) -> None:
+    with registry.engine.connect() as conn:
+        assert "audit_log" in set(conn.execute(select(chain_heads.c.chain)).scalars())
+    result = scs(db_url, "verify")
+    assert result.exit_code == 0, result.stderr
+    out = orjson.loads(result.stdout)
+    assert out["audit_entries"] == 0 and out["heads"]["audit_log"].startswith("0:")
