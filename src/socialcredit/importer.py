@@ -18,9 +18,9 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any
 
@@ -345,18 +345,23 @@ def _prepare_all(
             yield payload, preparer.prepare(payload)
         return
     # spawn, not fork: the parent holds database connections and maybe a progress thread.
-    with multiprocessing.get_context("spawn").Pool(
-        workers, initializer=init_worker, initargs=(context,)
+    # An executor, not a Pool: a worker that dies makes it fail loudly (BrokenProcessPool)
+    # where a Pool would quietly start another and leave the import waiting forever.
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(context,),
     ) as pool:
-        in_flight: deque[tuple[Payload, AsyncResult[ChunkResult]]] = deque()
+        in_flight: deque[tuple[Payload, Future[ChunkResult]]] = deque()
         for payload in payloads:
-            in_flight.append((payload, pool.apply_async(prepare_in_worker, (payload,))))
+            in_flight.append((payload, pool.submit(prepare_in_worker, payload)))
             if len(in_flight) > 2 * workers:
                 done, pending = in_flight.popleft()
-                yield done, pending.get()
+                yield done, pending.result()
         while in_flight:
             done, pending = in_flight.popleft()
-            yield done, pending.get()
+            yield done, pending.result()
 
 
 def _reject(summary: ImportSummary, sink: RejectSink, rejection: Rejection) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from socialcredit.chain import GENESIS, entry_hash
@@ -257,9 +257,11 @@ def _select_in(
 class SubjectResolver:
     """Maps subject keys to subject rows, creating subjects the first time they are seen.
 
-    Keeps a cache for the life of an import: a city's million records name a few thousand
-    subjects, and each lookup saved is a round trip saved. After a rolled-back transaction
-    the cache must be dropped (``forget``), since subjects it created may be gone.
+    Keeps a cache for the life of an import: a city's million records name a few hundred
+    thousand subjects, and each lookup saved is a round trip saved. After a rolled-back
+    transaction the cache must be dropped (``forget``), since subjects it created may be gone.
+    New subjects get their ids here, one past the largest, which is safe because every caller
+    holds the chain-head lock: no other writer can be adding subjects meanwhile.
     """
 
     def __init__(self) -> None:
@@ -272,14 +274,26 @@ class SubjectResolver:
         unknown = {item[1]: item for item in items if item[1] not in cache}
         if unknown:
             self._load(conn, unknown)
-            new = [
-                {"kind": kind, "key": key, "display": display, "name": content[12]}
-                for key, (kind, _, display, content, _) in unknown.items()
-                if key not in cache
-            ]
+            new = [item for key, item in unknown.items() if key not in cache]
             if new:
-                conn.execute(subjects.insert(), new)
-                self._load(conn, [row["key"] for row in new])
+                first = (
+                    int(
+                        conn.execute(select(func.coalesce(func.max(subjects.c.id), 0))).scalar_one()
+                    )
+                    + 1
+                )
+                rows = [
+                    (first + n, kind, key, display, content[12])
+                    for n, (kind, key, display, content, _) in enumerate(new)
+                ]
+                mark = _mark(conn)
+                conn.exec_driver_sql(
+                    "INSERT INTO subjects (id, kind, key, display, name) "
+                    f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+                    rows,
+                )
+                for sid, kind, key, _, _ in rows:
+                    cache[key] = SubjectEntry(sid, kind, key)
         out: list[SubjectEntry | FieldError] = []
         for kind, key, *_ in items:
             entry = cache[key]

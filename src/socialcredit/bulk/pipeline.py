@@ -1,0 +1,422 @@
+"""The vectorised path: ``scoring``'s steps 1-11 as set-at-a-time SQL over every subject.
+
+Each step of the module doc of ``socialcredit.scoring`` becomes one statement over all
+subjects at once, on integer keys (a subject is a 64-bit hash of its kind and id). Steps that
+concern few records (one act one item, corrections and repairs, freezes, annual caps, "highest
+tier") run on just those records and leave one row per record they change in ``adj``; the
+final per-record table ``fi`` is the records with those exceptions applied.
+
+One step is sequential in the engine in a way a single window cannot reproduce: whether a
+deduction is a repeat depends on how long the earlier ones of its class are valid, which
+depends on whether *they* were repeats. The window computes, for every repeatable record, the
+latest day an earlier record of its class could be valid under either outcome (the shorter and
+the longer of its two possible periods). If even the shorter reach covers the record's day it
+is certainly a repeat; if even the longer does not, it certainly is not. The classes where some
+record falls between the two (or where two records share a day, so the order needs refs and
+providers) are settled by ``_settle_chains``, which iterates to the one exact solution. Only
+subjects with a type the translation leaves to the engine (a score condition, ``only_if``) or a
+chain still open after ``MAX_ROUNDS`` rounds are left to the exact path (``routed``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from socialcredit.bulk.rules import RulebookSQL, lit
+from socialcredit.scoring import Status
+
+#: Statuses as small numbers while the records are settled (a string per record costs as
+#: much to write as the rest of the row); ``FUTURE`` marks records after the moment.
+STATUSES = (*(status.value for status in Status), "future")
+S = {status: code for code, status in enumerate(Status)}
+FUTURE = len(Status)
+
+#: DuckDB macros: ``Period.last_day`` and ``Period.end`` on dates and month counts. DuckDB
+#: clamps 31 Jan + 1 month to 28/29 Feb, where the engine rolls to 1 March; the CASE makes
+#: the clamped day roll over the same way.
+MACROS = (
+    "CREATE OR REPLACE MACRO last_day_after(d, m) AS "
+    "(CASE WHEN day(CAST(d + to_months(m) AS DATE)) < day(d) "
+    "THEN CAST(d + to_months(m) AS DATE) ELSE CAST(d + to_months(m) AS DATE) - 1 END)",
+    "CREATE OR REPLACE MACRO end_after(d, m) AS "
+    "(CASE WHEN day(CAST(d + to_months(m) AS DATE)) < day(d) "
+    "THEN CAST(d + to_months(m) AS DATE) + 1 ELSE CAST(d + to_months(m) AS DATE) END)",
+)
+
+
+def build(
+    con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date, *, every_record: bool
+) -> None:
+    """Create ``fx`` (records settled at ``as_of``) and ``routed`` (exact-path subjects).
+
+    ``fx`` holds every record when ``every_record`` (for contributions), else only those
+    recent enough to count or hold at ``as_of``: the older ones have played their part in the
+    windows (repeats, caps, acts, corrections) and cannot change a score, list or reason.
+    """
+    rb = rules.rb
+    day = f"DATE {lit(as_of.isoformat())}"
+    con.register("rb_types_arrow", rules.types)
+    con.register("rb_repairs_arrow", rules.repairs)
+    con.execute("CREATE TABLE rb_types AS SELECT * FROM rb_types_arrow")
+    con.execute("CREATE TABLE rb_repairs AS SELECT * FROM rb_repairs_arrow")
+    for macro in MACROS:
+        con.execute(macro)
+    period = rules.period
+    f = rules.factor
+
+    # Subjects as 64-bit hashes, and providers, types and kinds through one small dictionary:
+    # every partition, join and group below is on integers, and the strings come back once,
+    # at the end. Should two subjects share a hash they are numbered instead (a join more).
+    # Providers and types are numbered in string order: ordering by number is by name.
+    subj = _subjects(con)
+    base = rules.base_points("s.type", "s.amount", "s.quantity")
+    con.execute("""
+        CREATE TABLE dict AS
+        SELECT d.provider, d.type, d.kind,
+               CAST(dense_rank() OVER (ORDER BY d.provider) AS INTEGER) AS pid,
+               CAST(dense_rank() OVER (ORDER BY d.type) AS INTEGER) AS tid,
+               t.ti, t.ci, coalesce(t.neg, FALSE) AS neg, t.drank,
+               coalesce(t.corrects, FALSE) AS corrects, t.points, t.tiers_by,
+               coalesce(t.doubling, FALSE) AS doubling, coalesce(t.highest, FALSE) AS highest,
+               coalesce(t.exact, FALSE) AS exact, t.cap, t.dcap, t.fixed_m, t.direct_m
+        FROM (SELECT DISTINCT provider, type, subject_kind AS kind FROM src) d
+        LEFT JOIN rb_types t ON t.type = d.type AND t.kind = d.kind
+    """)
+
+    # Steps 1 and 3: the moment and classification. Records after as_of stay (their subject
+    # is still in the input) but are inert: not live, not scored.
+    # Step 7's periods are fixed here too: the type's own validity, or its direct grade's, or
+    # by size for the base points (m0) and, for repeatable types, for doubled points (m2).
+    numbered = (
+        ""
+        if subj.startswith("hash")
+        else ("JOIN subjects u ON u.kind = s.subject_kind AND u.sid = s.subject_id")
+    )
+    m0 = period("base0", "neg", "fixed_m", "drank", "direct_m")
+    m2 = period(f"base0 * {f}", "neg", "fixed_m", "drank", "direct_m")
+    con.execute(f"""
+        CREATE TABLE recs AS
+        SELECT * EXCLUDE (fixed_m, direct_m), {m0} AS m0,
+               CASE WHEN doubling THEN {m2} END AS m2
+        FROM (
+          SELECT {subj} AS subj, s.occurred_on AS day, s.occurred_on <= {day} AS live,
+                 d.pid, d.tid, s.ref, s.act, s.relates_to AS rel,
+                 CASE WHEN s.occurred_on <= {day} THEN d.ti END AS ti, d.ci, d.neg, d.drank,
+                 d.corrects, d.doubling, d.highest, d.exact, d.cap, d.dcap, d.fixed_m,
+                 d.direct_m,
+                 coalesce(d.points, CASE WHEN d.tiers_by IS NOT NULL THEN {base} ELSE 0 END)
+                     AS base0
+          FROM src s
+          JOIN dict d
+            ON d.provider = s.provider AND d.type = s.type AND d.kind = s.subject_kind
+          {numbered}
+        )
+    """)
+    con.execute("""
+        CREATE VIEW rx AS
+        SELECT rowid AS rid, *, ti IS NULL OR base0 IS NULL AS ns, coalesce(base0, 0) AS base
+        FROM recs
+    """)
+
+    # Step 5: one act, one item.
+    if rb.counting.one_act_one_item:
+        con.execute("""
+            CREATE TABLE sup AS SELECT rid FROM (
+              SELECT rid, row_number() OVER (
+                PARTITION BY subj, act, neg
+                ORDER BY drank IS NOT NULL DESC, coalesce(drank, -1) DESC, abs(base) DESC,
+                         day, ref, pid) AS rn
+              FROM rx WHERE live AND NOT ns AND NOT corrects AND act IS NOT NULL
+            ) WHERE rn > 1
+        """)
+    else:
+        con.execute("CREATE TABLE sup (rid BIGINT)")
+
+    # Step 7 for repeatable records: both possible validities; the certain outcomes first.
+    con.execute("""
+        CREATE TABLE repeatable AS
+        SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid,
+               last_day_after(x.day, x.m0) AS us, last_day_after(x.day, x.m2) AS ud
+        FROM rx x
+        WHERE x.live AND NOT x.ns AND x.doubling AND x.base <> 0
+          AND x.rid NOT IN (SELECT rid FROM sup)
+    """)
+    # The window orders by day alone (integers sort fast); records sharing a day with another
+    # of their class need the full engine order, so their class goes to the chains as well.
+    con.execute("""
+        CREATE TABLE rep AS
+        SELECT rid, subj, ci, ud, coalesce(lo >= day, FALSE) AND peers = 1 AS certain FROM (
+          SELECT rid, subj, ci, day, ud,
+                 max(least(us, ud)) OVER before AS lo, max(greatest(us, ud)) OVER before AS hi,
+                 count(*) OVER same AS peers
+          FROM (SELECT *, day - DATE '1970-01-01' AS dn FROM repeatable)
+          WINDOW before AS (PARTITION BY subj, ci ORDER BY dn
+                            RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                 same AS (PARTITION BY subj, ci ORDER BY dn
+                          RANGE BETWEEN CURRENT ROW AND CURRENT ROW)
+        ) WHERE hi >= day OR peers > 1
+    """)
+    unsettled = _settle_chains(con)
+    con.execute("""
+        CREATE TABLE dbl AS
+        SELECT rid, ud FROM rep
+        WHERE certain AND (subj, ci) NOT IN (SELECT (subj, ci) FROM chain)
+        UNION ALL SELECT rid, ud FROM chain WHERE d
+    """)
+
+    # Steps 4 and 8: relate, correct, repair. ``corr``: the corrects records; ``tgt``: what
+    # happens to the records they correct.
+    con.execute("""
+        CREATE TABLE corr AS
+        WITH c AS (
+          SELECT x.rid, x.subj, x.pid, x.ref, x.day, x.rel, t.type, t.kind
+          FROM rx x JOIN rb_types t ON t.ti = x.ti
+          WHERE x.live AND x.corrects AND NOT x.ns
+        ), cand AS (
+          SELECT c.rid, t.rid AS trid, t.day AS tday, t.tid AS ttid, t.ns AS tns, t.m0 AS tm0,
+                 row_number() OVER (PARTITION BY c.rid
+                   ORDER BY t.pid = c.pid DESC, t.day, t.ref, t.pid) AS rn
+          FROM c JOIN rx t
+            ON t.subj = c.subj AND t.ref = c.rel AND t.live AND t.rid <> c.rid
+        ), e AS (
+          SELECT c.*, cand.trid, cand.tday, n.type AS ttype, cand.tns, cand.tm0,
+                 cand.trid IS NOT NULL AND cand.tday <= c.day AS ok
+          FROM c LEFT JOIN cand ON cand.rid = c.rid AND cand.rn = 1
+          LEFT JOIN (SELECT DISTINCT tid, type FROM dict) n ON n.tid = cand.ttid
+        ), first AS (
+          SELECT rid, row_number() OVER (PARTITION BY trid ORDER BY day, ref, pid) = 1
+                 AS wins
+          FROM e WHERE ok
+        ), rule AS (
+          SELECT e.rid, arg_min(r.code, r.ord) AS code, arg_min(r.points, r.ord) AS points,
+                 arg_min(r.months, r.ord) AS months
+          FROM e JOIN rb_repairs r ON r.ends = e.ttype AND r.by = e.type AND r.kind = e.kind
+          GROUP BY e.rid
+        )
+        SELECT e.rid, e.trid, e.day, coalesce(first.wins, FALSE) AS wins,
+               coalesce(first.wins, FALSE) AND rule.code IS NOT NULL AND NOT e.tns
+                 AND e.day <= last_day_after(e.tday, e.tm0) AS ends,
+               e.trid IN (SELECT rid FROM sup) AS tsup,
+               rule.code, rule.points, rule.months
+        FROM e
+        LEFT JOIN first ON first.rid = e.rid
+        LEFT JOIN rule ON rule.rid = e.rid
+    """)
+    con.execute("""
+        CREATE TABLE tgt AS
+        SELECT trid AS rid, day AS corrected_on, CASE WHEN ends THEN day - 1 END AS new_until,
+               ends AND NOT tsup AS repaired
+        FROM corr WHERE wins
+    """)
+
+    # Step 9: freezes. Spans of counted direct grades, merged into islands; positive records
+    # that occurred inside one count from the island's end.
+    con.execute("""
+        CREATE TABLE frz AS
+        WITH spans AS (
+          SELECT x.subj, x.day AS s,
+                 least(coalesce(g.new_until, last_day_after(x.day, x.m0)) + 1,
+                       coalesce(g.corrected_on, DATE '9999-12-31')) AS e
+          FROM rx x LEFT JOIN tgt g ON g.rid = x.rid
+          WHERE x.live AND NOT x.ns AND x.drank IS NOT NULL
+            AND x.rid NOT IN (SELECT rid FROM sup)
+        ), marked AS (
+          SELECT *, max(e) OVER (PARTITION BY subj ORDER BY s, e
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+          FROM spans WHERE s < e
+        ), grouped AS (
+          SELECT *, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
+                    OVER (PARTITION BY subj ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island
+          FROM marked
+        ), islands AS (
+          SELECT subj, min(s) AS s, max(e) AS e FROM grouped GROUP BY subj, island
+        )
+        SELECT x.rid, i.e AS vfrom
+        FROM rx x JOIN islands i ON i.subj = x.subj AND x.day >= i.s AND x.day < i.e
+        WHERE x.live AND NOT x.ns AND NOT x.corrects AND NOT x.neg
+          AND x.rid NOT IN (SELECT rid FROM sup)
+    """)
+
+    # Step 10: annual caps, filled in order: what is left is the cap less the sizes before.
+    con.execute(f"""
+        CREATE TABLE capped AS
+        WITH c AS (
+          SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid, x.cap,
+                 CASE WHEN d.rid IS NOT NULL THEN x.base * {f} ELSE x.base END AS p
+          FROM rx x LEFT JOIN dbl d ON d.rid = x.rid
+          WHERE x.live AND NOT x.ns AND NOT x.corrects AND x.cap IS NOT NULL
+            AND x.rid NOT IN (SELECT rid FROM sup)
+        ), w AS (
+          SELECT *, coalesce(sum(abs(p)) OVER (
+                   PARTITION BY subj, ci, year(day) ORDER BY day, ref, pid
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+          FROM c WHERE p <> 0
+        )
+        SELECT rid, CAST(sign(p) * least(abs(p), greatest(0, cap - before)) AS BIGINT) AS points
+        FROM w WHERE least(abs(p), greatest(0, cap - before)) < abs(p)
+    """)
+
+    # The exceptions of steps 5-10 in one row per record they touch.
+    con.execute("""
+        CREATE TABLE adj AS
+        SELECT rid, bool_or(sup) AS sup,
+               bool_or(wins) AS wins, bool_or(ends) AS ends, bool_or(tsup) AS tsup,
+               max(code) AS code, max(rpoints) AS rpoints, max(months) AS months,
+               max(new_until) AS new_until, bool_or(repaired) AS repaired,
+               max(frozen_until) AS frozen_until, max(cap_points) AS cap_points,
+               max(doubled_until) AS doubled_until
+        FROM (
+          SELECT rid, TRUE AS sup FROM sup
+          UNION ALL BY NAME SELECT rid, ud AS doubled_until FROM dbl
+          UNION ALL BY NAME SELECT rid, wins, ends, tsup, code, points AS rpoints, months
+            FROM corr
+          UNION ALL BY NAME SELECT rid, new_until, repaired FROM tgt
+          UNION ALL BY NAME SELECT rid, vfrom AS frozen_until FROM frz
+          UNION ALL BY NAME SELECT rid, points AS cap_points FROM capped
+        ) GROUP BY rid
+    """)
+
+    # Everything per record before step 11.
+    repair = "coalesce(a.wins AND a.ends AND NOT a.tsup, FALSE)"
+    con.execute(f"""
+        CREATE VIEW fi AS
+        SELECT x.rid, x.subj, x.pid, x.tid, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
+               x.highest, x.base,
+               CASE WHEN {repair} THEN a.code END AS rcode,
+               a.doubled_until IS NOT NULL AS doubled, a.cap_points IS NOT NULL AS capped,
+               CASE WHEN x.ns THEN 0
+                    WHEN x.corrects THEN (CASE WHEN {repair} THEN a.rpoints ELSE 0 END)
+                    WHEN a.cap_points IS NOT NULL THEN a.cap_points
+                    WHEN a.doubled_until IS NOT NULL THEN x.base * {f} ELSE x.base END AS points,
+               CASE WHEN x.ns THEN NULL
+                    WHEN x.corrects THEN (CASE WHEN {repair} THEN x.day END)
+                    ELSE coalesce(a.frozen_until, x.day) END AS vfrom,
+               CASE WHEN x.ns THEN NULL
+                    WHEN x.corrects THEN (CASE WHEN {repair}
+                      THEN last_day_after(x.day, a.months) END)
+                    WHEN a.new_until IS NOT NULL THEN a.new_until
+                    WHEN a.doubled_until IS NOT NULL THEN a.doubled_until
+                    ELSE last_day_after(x.day, x.m0) END AS vuntil,
+               CASE WHEN NOT x.live THEN {FUTURE}
+                    WHEN x.ns OR (x.corrects AND NOT coalesce(a.wins, FALSE))
+                      THEN {S[Status.NOT_SCORED]}
+                    WHEN coalesce(a.sup, FALSE) THEN {S[Status.SUPERSEDED]}
+                    WHEN coalesce(a.repaired, FALSE) THEN {S[Status.REPAIRED]} END AS st0
+        FROM rx x
+        LEFT JOIN adj a ON a.rid = x.rid
+    """)
+
+    # Step 11: the moment's status; "highest" keeps the largest (between equals the latest).
+    con.execute(f"""
+        CREATE TABLE lose AS SELECT rid FROM (
+          SELECT fi.rid, row_number() OVER (PARTITION BY fi.subj, fi.ti
+            ORDER BY abs(fi.points) DESC, fi.day DESC, r.ref DESC, fi.pid DESC) AS rn
+          FROM fi JOIN recs r ON r.rowid = fi.rid
+          WHERE fi.highest AND fi.live AND fi.st0 IS NULL
+            AND fi.vfrom <= {day} AND {day} <= fi.vuntil
+        ) WHERE rn > 1
+    """)
+    history = rules.history_months
+    gone = (
+        str(S[Status.EXPIRED])
+        if history is None
+        else f"CASE WHEN {day} >= end_after(vuntil + 1, {history}) THEN {S[Status.ERASED]} "
+        f"ELSE {S[Status.EXPIRED]} END"
+    )
+    counting = f"({S[Status.COUNTED]}, {S[Status.DOUBLED]}, {S[Status.CAPPED]})"
+    recent = "" if every_record else f"WHERE live AND day >= {_horizon(rules, as_of)}"
+    con.execute(f"""
+        CREATE TABLE fx AS
+        SELECT * EXCLUDE (highest, doubled, capped, st0, label),
+               status IN {counting} AND vfrom IS NOT NULL
+                 AND vfrom <= {day} AND {day} <= vuntil AS counts
+        FROM (
+          SELECT fi.*,
+            CAST(CASE WHEN st0 IS NOT NULL THEN st0
+                 WHEN vfrom IS NULL OR vuntil IS NULL THEN label
+                 WHEN {day} > vuntil THEN {gone}
+                 WHEN {day} < vfrom THEN {S[Status.FROZEN]}
+                 WHEN rid IN (SELECT rid FROM lose) THEN {S[Status.SUPERSEDED]}
+                 ELSE label END AS TINYINT) AS status
+          FROM (SELECT *, CASE WHEN capped THEN {S[Status.CAPPED]}
+                               WHEN doubled THEN {S[Status.DOUBLED]}
+                               ELSE {S[Status.COUNTED]} END AS label FROM fi {recent}) fi
+        )
+    """)
+
+    con.execute(f"""
+        CREATE TABLE routed AS
+        SELECT DISTINCT subj FROM recs WHERE live AND exact
+        UNION SELECT subj FROM {unsettled}
+    """)
+
+
+def _horizon(rules: RulebookSQL, as_of: date) -> str:
+    """A day before which no record can count at ``as_of``, with a month to spare."""
+    months = max(as_of.year * 12 + as_of.month - 1 - rules.horizon_months - 1, 12)
+    return f"DATE {lit(date(months // 12, months % 12 + 1, min(as_of.day, 28)).isoformat())}"
+
+
+#: Key subjects by a hash of kind and id (one join fewer); False numbers them, as happens
+#: anyway when two subjects' hashes collide (about once in 10^7 runs of a million subjects).
+HASH_SUBJECTS = True
+
+
+def _subjects(con: duckdb.DuckDBPyConnection) -> str:
+    """Create ``subjects`` (subj, kind, sid); return the SQL of a record's ``subj``."""
+    con.execute("""
+        CREATE TABLE subjects AS
+        SELECT DISTINCT hash(subject_kind, subject_id) AS subj, subject_kind AS kind,
+               subject_id AS sid
+        FROM src
+    """)
+    ((subjects, hashes),) = con.execute(
+        "SELECT count(*), count(DISTINCT subj) FROM subjects"
+    ).fetchall()
+    if subjects == hashes and HASH_SUBJECTS:
+        return "hash(s.subject_kind, s.subject_id)"
+    con.execute("""
+        CREATE OR REPLACE TABLE subjects AS
+        SELECT CAST(row_number() OVER () AS UBIGINT) AS subj, kind, sid FROM subjects
+    """)
+    return "u.subj"
+
+
+#: Rounds of the chain iteration before a subject is left to the exact path.
+MAX_ROUNDS = 64
+
+
+def _settle_chains(con: duckdb.DuckDBPyConnection) -> str:
+    """Decide the repeats the window left open; return a relation of the unsettled subjects.
+
+    Within a class, "is record i a repeat" depends only on the records before it, so the
+    system has exactly one solution and iterating it from any start (each round recomputing
+    every record from the previous round's answers) reaches that solution after at most as
+    many rounds as the chain is long; a round that changes nothing has found it. In practice
+    two or three rounds settle everything; a class still changing after ``MAX_ROUNDS`` goes
+    to the exact path.
+    """
+    con.execute("""
+        CREATE TABLE chain AS
+        SELECT r.*, FALSE AS d FROM repeatable r
+        WHERE (r.subj, r.ci) IN (SELECT (subj, ci) FROM rep WHERE NOT certain)
+    """)
+    for _ in range(MAX_ROUNDS):
+        con.execute("""
+            CREATE TABLE chain_next AS
+            SELECT rid, subj, ci, day, ref, pid, us, ud,
+                   coalesce(max(CASE WHEN d THEN ud ELSE us END) OVER (
+                     PARTITION BY subj, ci ORDER BY day, ref, pid
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) >= day, FALSE) AS d,
+                   d AS was
+            FROM chain
+        """)
+        con.execute("DROP TABLE chain")
+        con.execute("ALTER TABLE chain_next RENAME TO chain")
+        ((changed,),) = con.execute("SELECT count(*) FROM chain WHERE d <> was").fetchall()
+        con.execute("ALTER TABLE chain DROP COLUMN was")
+        if not changed:
+            return "(SELECT NULL AS subj WHERE FALSE)"
+    return "(SELECT DISTINCT subj FROM chain)"
