@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -19,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from socialcredit import clock
 from socialcredit.catalog import RecordType, all_shipped_types, make_record_type
@@ -93,6 +95,10 @@ class Registry:
         self.secret = secret
         self.writer = engine.execution_options(**database.WRITER)
         self.resolver = ledger.SubjectResolver()
+        # Writers queue at the database's chain-head lock anyway; queueing them here first
+        # keeps the subject cache, which a failed write clears, consistent between threads
+        # of one process (the API server's).
+        self._write_lock = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -250,12 +256,20 @@ class Registry:
         return self.append_prepared([self._preparer.prepare_record(r) for r in records])
 
     def append_prepared(self, items: Sequence[PreparedRow]) -> ledger.BatchResult:
-        try:
-            with self.writer.begin() as conn:
-                return ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
-        except BaseException:
-            self.resolver.forget()
-            raise
+        with self._writing() as conn:
+            return ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A writer transaction that may create subjects: one at a time in this process, and
+        the subject cache dropped if it fails (the subjects it created are rolled back)."""
+        with self._write_lock:
+            try:
+                with self.writer.begin() as conn:
+                    yield conn
+            except BaseException:
+                self.resolver.forget()
+                raise
 
     def revoke(self, provider: str, ref: str, reason: str, own_ref: str | None = None) -> int:
         """Withdraw ``provider``'s record ``ref``; the revocation is a new ledger entry."""
@@ -274,23 +288,19 @@ class Registry:
         """Replace the provider's record ``ref`` by ``record`` (which has its own new ref)."""
         _require_reason(reason)
         prepared = self._preparer.prepare_record(record)
-        try:
-            with self.writer.begin() as conn:
-                resolved = self.resolver.ids(conn, [prepared])[0]
-                if isinstance(resolved, FieldError):
-                    raise ledger.AmendError(str(resolved))
-                return ledger.amend(
-                    conn,
-                    record.provider,
-                    ref,
-                    reason.strip(),
-                    clock.timestamp(),
-                    record.ref,
-                    (prepared, resolved),
-                )
-        except BaseException:
-            self.resolver.forget()
-            raise
+        with self._writing() as conn:
+            resolved = self.resolver.ids(conn, [prepared])[0]
+            if isinstance(resolved, FieldError):
+                raise ledger.AmendError(str(resolved))
+            return ledger.amend(
+                conn,
+                record.provider,
+                ref,
+                reason.strip(),
+                clock.timestamp(),
+                record.ref,
+                (prepared, resolved),
+            )
 
     @cached_property
     def _preparer(self) -> Preparer:
