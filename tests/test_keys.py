@@ -97,3 +97,22 @@ def test_init_creates_the_audit_chain_and_verify_reports_it(
     assert result.exit_code == 0, result.stderr
     out = orjson.loads(result.stdout)
     assert out["audit_entries"] == 0 and out["heads"]["audit_log"].startswith("0:")
+
+
+def test_creating_and_revoking_a_key_is_in_the_operator_log(registry: Registry) -> None:
+    from socialcredit.store.keys import Role
+    from socialcredit.store.schema import operator_log
+
+    key, token = keys.create(registry, Role.AUDITOR)
+    keys.revoke(registry, key.id)
+    with registry.engine.connect() as conn:
+        logged = [
+            (row.action, orjson.loads(row.detail))
+            for row in conn.execute(
+                select(operator_log).where(operator_log.c.action.like("api_key.%"))
+            )
+        ]
+    assert [action for action, _ in logged] == ["api_key.create", "api_key.revoke"]
+    assert logged[0][1]["id"] == logged[1][1]["id"] == key.id
+    assert token not in str(logged)  # the token itself is never logged
+    assert registry.verify().ok

@@ -122,6 +122,18 @@ def create(
                 created_at=key.created_at,
             )
         )
+        registry.log_action(
+            conn,
+            "api_key.create",
+            {
+                "id": key.id,
+                "role": key.role.value,
+                "provider": key.provider,
+                "subject_kind": kind.value if kind else None,
+                "measures": list(key.measures),
+                "expires": expires.isoformat() if expires else None,
+            },
+        )
     return key, token
 
 
@@ -135,6 +147,7 @@ def revoke(registry: Registry, key_id: str) -> ApiKey:
             conn.execute(
                 update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=clock.timestamp())
             )
+            registry.log_action(conn, "api_key.revoke", {"id": key_id})
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
     return _key(row._mapping)
 

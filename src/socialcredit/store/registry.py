@@ -203,7 +203,7 @@ class Registry:
                 conn.execute(
                     providers.update().where(providers.c.name == name).values(type_patterns=text)
                 )
-            self._log(
+            self.log_action(
                 conn,
                 "provider.add" if old is None else "provider.update",
                 {"name": name, "types": list(provider.type_patterns), "was": old},
@@ -230,7 +230,7 @@ class Registry:
             ).first():
                 raise RegistryError(f"record type {record_type.code!r} already exists")
             conn.execute(record_types.insert().values(_type_row(record_type)))
-            self._log(conn, "record_type.add", _type_row(record_type), actor or _actor())
+            self.log_action(conn, "record_type.add", _type_row(record_type), actor or _actor())
 
     def allow_legacy_code(self, code: str, reason: str, actor: str | None = None) -> None:
         """Put an early pilot USCC that fails the check on the audited allow-list."""
@@ -243,7 +243,7 @@ class Registry:
             if conn.execute(select(legacy_codes.c.code).where(legacy_codes.c.code == code)).first():
                 return
             conn.execute(legacy_codes.insert().values(code=code, reason=reason.strip()))
-            self._log(
+            self.log_action(
                 conn,
                 "legacy_code.allow",
                 {"code": code, "reason": reason.strip()},
@@ -405,7 +405,7 @@ class Registry:
                 )
             actor = actor or _actor()
             activation = activations.insert(conn, rulebook, clock.timestamp(), actor)
-            self._log(
+            self.log_action(
                 conn,
                 "rulebook.activate",
                 {"name": rulebook.name, "version": rulebook.version, "sha256": digest},
@@ -449,7 +449,12 @@ class Registry:
         )
 
     # -- internals ---------------------------------------------------------------------------
-    def _log(self, conn: Any, action: str, detail: dict[str, Any], actor: str) -> None:
+    def log_action(
+        self, conn: Any, action: str, detail: dict[str, Any], actor: str | None = None
+    ) -> None:
+        """Append an operator action to the operator log, inside the caller's transaction, so
+        the action and its record of who did it land together or not at all."""
+        actor = actor or _actor()
         seq, head = ledger.lock_head(conn, OPLOG)
         recorded_at = clock.timestamp()
         seq += 1
@@ -473,7 +478,7 @@ class Registry:
             missing = [t for t in all_shipped_types() if t.code not in known]
             if missing:
                 conn.execute(record_types.insert(), [_type_row(t) for t in missing])
-                self._log(
+                self.log_action(
                     conn, "record_type.load_shipped", {"codes": [t.code for t in missing]}, actor
                 )
 
