@@ -304,10 +304,6 @@ def demo(
     emit(made)
 
 
-def main() -> None:
-    app()
-
-
 app.command("score")(score)
 app.command("explain")(explain)
 app.command("rescore")(rescore)

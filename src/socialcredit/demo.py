@@ -25,18 +25,18 @@ from datetime import date, timedelta
 from functools import cache
 from itertools import accumulate, islice
 from itertools import count as counter
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import orjson
-import pyarrow as pa
 import pyarrow.parquet as pq
 from stdnum.cn import ric, uscc
 
 from socialcredit import clock
 from socialcredit.catalog import Polarity, RecordType, index, shipped_catalog
+from socialcredit.flat import FLAT_SCHEMA, flat_table
 from socialcredit.identifiers import SubjectKind
 from socialcredit.providers import Provider, make_provider
-from socialcredit.records import FLAT_COLUMNS, Record, SubjectRef
+from socialcredit.records import Record, SubjectRef
 
 # -- providers --------------------------------------------------------------------------------
 
@@ -798,22 +798,6 @@ def demo_providers() -> list[Provider]:
 #: Records per Parquet row group and per batched write to a JSON lines file.
 BATCH_SIZE = 100_000
 
-_DATE_COLUMNS = {"occurred_on", "reported_on"}
-_NUMBER_COLUMNS = {"amount", "quantity"}
-PARQUET_SCHEMA = pa.schema(
-    [
-        (
-            name,
-            pa.date32()
-            if name in _DATE_COLUMNS
-            else pa.float64()
-            if name in _NUMBER_COLUMNS
-            else pa.string(),
-        )
-        for name in FLAT_COLUMNS
-    ]
-)
-
 
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike[str]) -> int:
     """Write records as JSON lines in the submission format; return how many."""
@@ -830,25 +814,9 @@ def write_jsonl(records: Iterable[Record], path: str | os.PathLike[str]) -> int:
 def write_parquet(records: Iterable[Record], path: str | os.PathLike[str]) -> int:
     """Write records as flat Parquet columns (``FLAT_COLUMNS``), a row group per batch."""
     written = 0
-    with pq.ParquetWriter(path, PARQUET_SCHEMA) as out:
+    with pq.ParquetWriter(path, FLAT_SCHEMA) as out:
         for batch in _batches(records):
-            columns: dict[str, list[Any]] = {
-                "provider": [r.provider for r in batch],
-                "ref": [r.ref for r in batch],
-                "subject_kind": [r.subject.kind.value for r in batch],
-                "subject_id": [r.subject.id for r in batch],
-                "subject_name": [r.subject.name for r in batch],
-                "type": [r.type for r in batch],
-                "occurred_on": [r.occurred_on for r in batch],
-                "reported_on": [r.reported_on for r in batch],
-                "act": [r.act for r in batch],
-                "amount": [r.amount for r in batch],
-                "quantity": [r.quantity for r in batch],
-                "relates_to": [r.relates_to for r in batch],
-                "evidence": [r.evidence for r in batch],
-                "legal_basis": [r.legal_basis for r in batch],
-            }
-            out.write_table(pa.Table.from_pydict(columns, schema=PARQUET_SCHEMA))
+            out.write_table(flat_table((r.subject.kind.value, r.subject.id, r) for r in batch))
             written += len(batch)
     return written
 

@@ -93,25 +93,6 @@ def _bulk_outcomes(
 
 def records_table(groups: Sequence[Group]) -> Any:
     """A ``pyarrow.Table`` of the groups' flat records, each under its group's id and kind."""
-    import pyarrow as pa
+    from socialcredit.flat import flat_table
 
-    from socialcredit.demo import PARQUET_SCHEMA  # the flat columns, typed
-
-    columns: dict[str, list[Any]] = {name: [] for name in PARQUET_SCHEMA.names}
-    for key, kind, records in groups:
-        for r in records:
-            columns["provider"].append(r.provider)
-            columns["ref"].append(r.ref)
-            columns["subject_kind"].append(kind.value)
-            columns["subject_id"].append(key)
-            columns["subject_name"].append(r.subject.name)
-            columns["type"].append(r.type)
-            columns["occurred_on"].append(r.occurred_on)
-            columns["reported_on"].append(r.reported_on)
-            columns["act"].append(r.act)
-            columns["amount"].append(r.amount)
-            columns["quantity"].append(r.quantity)
-            columns["relates_to"].append(r.relates_to)
-            columns["evidence"].append(r.evidence)
-            columns["legal_basis"].append(r.legal_basis)
-    return pa.Table.from_pydict(columns, schema=PARQUET_SCHEMA)
+    return flat_table((kind.value, key, r) for key, kind, records in groups for r in records)

@@ -9,7 +9,6 @@ field that is wrong and why.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -138,39 +137,6 @@ class RecordRejected(ValueError):
     def __init__(self, errors: list[FieldError]):
         self.errors = errors
         super().__init__("; ".join(str(e) for e in errors))
-
-
-def content_hash(record: Record, subject_key: str) -> bytes:
-    """SHA-256 of the canonical content of a record, with the subject as its keyed hash.
-
-    The raw identifier never enters the hash: an unkeyed hash of a resident number could be
-    reversed by trying every birth date and area code.
-    """
-    return hashlib.sha256(canonical_bytes(record_content(record, subject_key))).digest()
-
-
-def record_content(record: Record, subject_key: str) -> dict[str, Any]:
-    """The canonical content of a record: the fields that identify it, nulls left out."""
-    content: dict[str, Any] = {
-        "provider": record.provider,
-        "ref": record.ref,
-        "subject_kind": record.subject.kind.value,
-        "subject_key": subject_key,
-        "type": record.type,
-        "occurred_on": record.occurred_on.isoformat(),
-    }
-    optional = {
-        "subject_name": record.subject.name,
-        "reported_on": record.reported_on.isoformat() if record.reported_on else None,
-        "act": record.act,
-        "amount": record.amount,
-        "quantity": record.quantity,
-        "relates_to": record.relates_to,
-        "evidence": record.evidence,
-        "legal_basis": record.legal_basis,
-    }
-    content.update((k, v) for k, v in optional.items() if v is not None)
-    return content
 
 
 def canonical_bytes(content: Mapping[str, Any]) -> bytes:

@@ -12,7 +12,6 @@ scored by ``scoring.evaluate`` itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 
 import pyarrow as pa
 
@@ -63,11 +62,6 @@ def lit(text: str) -> str:
 def _num(value: float) -> str:
     """A float as a DOUBLE literal that parses to exactly the same double as in Python."""
     return f"CAST({lit(repr(float(value)))} AS DOUBLE)"
-
-
-def _in(column: str, values: Iterable[str]) -> str:
-    items = sorted(values)
-    return f"{column} IN ({', '.join(lit(v) for v in items)})" if items else "FALSE"
 
 
 class RulebookSQL:

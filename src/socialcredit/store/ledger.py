@@ -50,7 +50,6 @@ class BatchResult:
     accepted: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     rejected: dict[int, list[FieldError]] = field(default_factory=dict)
-    first_seq: int | None = None  # accepted items got consecutive seqs from here
 
 
 class AmendError(ValueError):
@@ -150,7 +149,6 @@ def append_prepared(
         else:
             result.duplicates.append(pos)
     if chained.rows:
-        result.first_seq = chained.rows[0][0]
         set_head(conn, chained.seq, chained.head)
     return result
 

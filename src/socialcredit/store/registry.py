@@ -304,7 +304,9 @@ class Registry:
 
     @cached_property
     def _preparer(self) -> Preparer:
-        return Preparer(self.intake_context())
+        # Records reaching append and correct are validated already: only their keyed and
+        # content hashes are made here, so no validation context is read from the database.
+        return Preparer(IntakeContext({}, {}, clock.today(), frozenset(), self.secret))
 
     def find_subject(self, kind: SubjectKind, raw_id: str) -> ledger.SubjectEntry | None:
         number = normalise(kind, raw_id, self.legacy_codes())
