@@ -31,6 +31,7 @@ from socialcredit.importer import progress_total as import_total
 from socialcredit.keys_cli import app as key_app
 from socialcredit.rulebook_cli import app as rulebook_app
 from socialcredit.scoring_cli import explain, rescore, score
+from socialcredit.sim_cli import simulate_command
 from socialcredit.store.registry import Registry
 
 app = typer.Typer(
@@ -307,3 +308,4 @@ def demo(
 app.command("score")(score)
 app.command("explain")(explain)
 app.command("rescore")(rescore)
+app.command("simulate")(simulate_command)

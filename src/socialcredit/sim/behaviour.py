@@ -169,10 +169,7 @@ def monthly_rates(
     distress = np.minimum((median / earning) ** b.income_elasticity, b.income_multiplier_cap)
     offences = base[..., OFFENCE] * conduct * (1.0 - f.deterrence * sanctioned)
     financial = (
-        base[..., FINANCIAL]
-        * conduct
-        * distress
-        * np.where(in_arrears, b.arrears_persistence, 1.0)
+        base[..., FINANCIAL] * conduct * distress * np.where(in_arrears, b.arrears_persistence, 1.0)
     )
     good = (
         base[..., POSITIVE]
@@ -189,7 +186,9 @@ def repair_chance(income: np.ndarray, params: Parameters) -> np.ndarray:
     if not r.enabled:
         return np.zeros_like(income)
     median = params.population.income_median
-    return np.minimum(r.monthly_rate * (np.maximum(income, 1e-9) / median) ** r.income_elasticity, 1.0)
+    return np.minimum(
+        r.monthly_rate * (np.maximum(income, 1e-9) / median) ** r.income_elasticity, 1.0
+    )
 
 
 def donation_amount(income: np.ndarray, noise: np.ndarray, params: Parameters) -> np.ndarray:

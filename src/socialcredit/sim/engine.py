@@ -76,9 +76,7 @@ class ListRoles:
         return cls(codes, black, reward)
 
 
-def score_agents(
-    history: History, chosen: np.ndarray, rulebook: Rulebook, as_of: date
-) -> Scored:
+def score_agents(history: History, chosen: np.ndarray, rulebook: Rulebook, as_of: date) -> Scored:
     """Score every agent flagged in the boolean ``chosen`` from all its records."""
     agents = np.nonzero(chosen)[0]
     rows = history.rows_of(chosen)
@@ -103,9 +101,7 @@ def _in_bulk(
     next_change = np.full(len(results), NEVER, dtype=np.int64)
     if len(contributions):
         owner = pc.index_in(contributions["subject_id"], value_set=results["subject_id"])
-        due = _due(
-            _days(contributions["valid_from"]), _days(contributions["valid_until"]), as_of
-        )
+        due = _due(_days(contributions["valid_from"]), _days(contributions["valid_until"]), as_of)
         np.minimum.at(next_change, owner.to_numpy(), due)
     return Scored(
         agents=agents[where],

@@ -144,11 +144,13 @@ def recovery(grades: np.ndarray, repaired: np.ndarray, bottom: int) -> dict[str,
         part = lengths[chosen]
         curve = kaplan_meier(part)
         out[name] = {
-            "spells": int(len(part)),
+            "spells": len(part),
             "recovered": int((part >= 0).sum()),
             "censored": int((part < 0).sum()),
             "median_months": median_months(curve),
-            "mean_months_of_recovered": float(part[part >= 0].mean()) if (part >= 0).any() else None,
+            "mean_months_of_recovered": float(part[part >= 0].mean())
+            if (part >= 0).any()
+            else None,
             "still_in_after_months": {t: share for t, share in curve if t in (12, 24, 36, 48, 60)},
             "curve": curve,
         }

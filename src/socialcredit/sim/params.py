@@ -183,7 +183,9 @@ def _build(
     known = {*_SECTIONS, "types", "rates", "name", "rulebook"}
     for key in policy:
         if key not in known:
-            raise PolicyError(origin, key, f"unknown section; use one of {', '.join(sorted(known))}")
+            raise PolicyError(
+                origin, key, f"unknown section; use one of {', '.join(sorted(known))}"
+            )
     sections = {}
     for section, cls in _SECTIONS.items():
         given = policy.get(section, {})

@@ -130,7 +130,11 @@ def _identifiers(
     bodies = [
         f"{a}{y:04d}{m:02d}{d:02d}{s:03d}"
         for a, y, m, d, s in zip(
-            areas, years.tolist(), months.tolist(), day_of_month.tolist(), sequence.tolist(),
+            areas,
+            years.tolist(),
+            months.tolist(),
+            day_of_month.tolist(),
+            sequence.tolist(),
             strict=True,
         )
     ]

@@ -59,6 +59,7 @@ class Run:
     ever_blacklisted: np.ndarray  # bool [agents]
     months_blacklisted: np.ndarray  # int32 [agents]
     repaired: np.ndarray  # bool [months + 1, agents]: a repair record that month
+    lists: np.ndarray  # uint64 [agents]: list memberships at the end (bit i: i-th list)
     monthly: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -121,6 +122,7 @@ def simulate(
         ever_blacklisted=np.zeros(pop.size, dtype=bool),
         months_blacklisted=np.zeros(pop.size, dtype=np.int32),
         repaired=np.zeros((months + 1, pop.size), dtype=bool),
+        lists=stepper.lists,
     )
     run.grades[0] = stepper.grade
     run.scores[0] = stepper.score
@@ -137,12 +139,14 @@ def simulate(
         if progress is not None:
             progress(m)
     run.blacklisted = stepper.blacklisted
+    run.lists = stepper.lists
     run.seconds = time.perf_counter() - began
     return run
 
 
 def _observe(run: Run, s: _Stepper, m: int, *, records: int, rescored: int) -> None:
     """Monthly totals that need the full state of that month (cheap: O(agents))."""
+    ever = run.ever_blacklisted
     low = int(s.score.min())
     counts = np.bincount(s.score - low)
     values = {
@@ -150,6 +154,7 @@ def _observe(run: Run, s: _Stepper, m: int, *, records: int, rescored: int) -> N
         "records": float(records),
         "rescored": float(rescored),
         "blacklisted": float(s.blacklisted.mean()),
+        "ever_blacklisted": float(ever.mean()),
         "rewarded": float(s.rewarded.mean()),
         "mean_score": float(s.score.mean()),
         "gini": gini_of_counts(counts, max(low, 0)) if low >= 0 else _gini_clipped(s.score),
@@ -331,9 +336,11 @@ class _Stepper:
     def _month_of(self, days: np.ndarray) -> np.ndarray:
         """The simulated month (1 = first) whose end is the first on or after each day."""
         never = days >= NEVER
-        months = np.asarray(np.where(never, 0, days), dtype="datetime64[D]").astype(
-            "datetime64[M]"
-        ).astype(np.int64)
+        months = (
+            np.asarray(np.where(never, 0, days), dtype="datetime64[D]")
+            .astype("datetime64[M]")
+            .astype(np.int64)
+        )
         start = np.datetime64(self.start, "M").astype(np.int64)
         return np.where(never, _LATER, months - start + 1).astype(np.int32)
 
