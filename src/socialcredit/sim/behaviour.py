@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from socialcredit.catalog import Polarity
 from socialcredit.rulebook.model import Rulebook, TierBasis
@@ -131,14 +132,14 @@ def _drawable(members: list[tuple[int, float]]) -> Drawable:
 
 
 def effective_income(
-    income: np.ndarray, blacklisted: np.ndarray, rewarded: np.ndarray, params: Parameters
+    income: npt.ArrayLike, blacklisted: npt.ArrayLike, rewarded: npt.ArrayLike, params: Parameters
 ) -> np.ndarray:
     """Income opportunities after the registry's restrictions and rewards."""
     f = params.feedback
-    return (
-        income
-        * (1.0 - f.restriction_income_loss * blacklisted)
-        * (1.0 + f.reward_income_gain * rewarded)
+    return np.asarray(
+        np.asarray(income)
+        * (1.0 - f.restriction_income_loss * np.asarray(blacklisted))
+        * (1.0 + f.reward_income_gain * np.asarray(rewarded))
     )
 
 
@@ -146,15 +147,15 @@ def monthly_rates(
     table: TypeTable,
     params: Parameters,
     *,
-    kind: np.ndarray,
-    income: np.ndarray,
-    conscientiousness: np.ndarray,
-    risk: np.ndarray,
-    positive: np.ndarray,
-    blacklisted: np.ndarray,
-    rewarded: np.ndarray,
-    sanctioned: np.ndarray,
-    in_arrears: np.ndarray,
+    kind: npt.ArrayLike,
+    income: npt.ArrayLike,
+    conscientiousness: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    positive: npt.ArrayLike,
+    blacklisted: npt.ArrayLike,
+    rewarded: npt.ArrayLike,
+    sanctioned: npt.ArrayLike,
+    in_arrears: npt.ArrayLike,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected offences, financial-distress records and positive records this month.
 
@@ -163,40 +164,43 @@ def monthly_rates(
     b, f = params.behaviour, params.feedback
     median = params.population.income_median
     yearly = np.array([[d.yearly for d in table.groups[k]] for k in (PERSON, ORGANISATION)])
-    base = yearly[kind] * (b.rate_scale / 12.0)  # (..., 3)
-    conduct = risk * np.exp(b.conscientiousness_effect * (0.5 - conscientiousness))
+    base = yearly[np.asarray(kind)] * (b.rate_scale / 12.0)  # (..., 3)
+    conduct = np.asarray(risk) * np.exp(
+        b.conscientiousness_effect * (0.5 - np.asarray(conscientiousness))
+    )
     earning = np.maximum(effective_income(income, blacklisted, rewarded, params), 1e-9)
     distress = np.minimum((median / earning) ** b.income_elasticity, b.income_multiplier_cap)
-    offences = base[..., OFFENCE] * conduct * (1.0 - f.deterrence * sanctioned)
+    offences = base[..., OFFENCE] * conduct * (1.0 - f.deterrence * np.asarray(sanctioned))
     financial = (
         base[..., FINANCIAL] * conduct * distress * np.where(in_arrears, b.arrears_persistence, 1.0)
     )
     good = (
         base[..., POSITIVE]
-        * positive
+        * np.asarray(positive)
         * (earning / median) ** b.positive_income_elasticity
-        * (1.0 + f.reward_positive_boost * rewarded)
+        * (1.0 + f.reward_positive_boost * np.asarray(rewarded))
     )
-    return offences, financial, good
+    return np.asarray(offences), np.asarray(financial), np.asarray(good)
 
 
-def repair_chance(income: np.ndarray, params: Parameters) -> np.ndarray:
+def repair_chance(income: npt.ArrayLike, params: Parameters) -> np.ndarray:
     """Monthly chance that a repairable listing is put right (e.g. the judgment performed)."""
     r = params.repair
     if not r.enabled:
-        return np.zeros_like(income)
+        return np.zeros_like(np.asarray(income, dtype=np.float64))
     median = params.population.income_median
-    return np.minimum(
-        r.monthly_rate * (np.maximum(income, 1e-9) / median) ** r.income_elasticity, 1.0
-    )
+    relative = np.maximum(np.asarray(income, dtype=np.float64), 1e-9) / median
+    return np.asarray(np.minimum(r.monthly_rate * relative**r.income_elasticity, 1.0))
 
 
-def donation_amount(income: np.ndarray, noise: np.ndarray, params: Parameters) -> np.ndarray:
+def donation_amount(income: npt.ArrayLike, noise: npt.ArrayLike, params: Parameters) -> np.ndarray:
     """Yuan given: proportional to income, log-normal noise (``noise`` standard normal)."""
     median = params.population.income_median
-    return np.round(params.behaviour.donation_median * income / median * np.exp(0.8 * noise))
+    scale = params.behaviour.donation_median * np.asarray(income) / median
+    return np.asarray(np.round(scale * np.exp(0.8 * np.asarray(noise))))
 
 
-def volunteer_hours(noise: np.ndarray, params: Parameters) -> np.ndarray:
+def volunteer_hours(noise: npt.ArrayLike, params: Parameters) -> np.ndarray:
     """Hours added by one volunteering report (``noise`` standard normal)."""
-    return np.round(params.behaviour.volunteer_hours_median * np.exp(0.6 * noise), 1)
+    hours = params.behaviour.volunteer_hours_median * np.exp(0.6 * np.asarray(noise))
+    return np.asarray(np.round(hours, 1))

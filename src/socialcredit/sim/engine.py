@@ -148,7 +148,7 @@ def _one_by_one(
 
 
 def _record(row: dict[str, object]) -> Record:
-    subject = SubjectRef(SubjectKind(row["subject_kind"]), str(row["subject_id"]))
+    subject = SubjectRef(SubjectKind(str(row["subject_kind"])), str(row["subject_id"]))
     return Record(
         provider=str(row["provider"]),
         ref=str(row["ref"]),
@@ -172,7 +172,7 @@ def _due(valid_from: np.ndarray, valid_until: np.ndarray, as_of: date) -> np.nda
 def _days(column: pa.ChunkedArray) -> np.ndarray:
     """Day numbers of a date column; a missing date (never counts) as ``-1``."""
     numbers = pc.fill_null(column.cast(pa.int32()), -1)
-    return numbers.to_numpy().astype(np.int64)
+    return np.asarray(numbers.to_numpy(), dtype=np.int64)
 
 
 def _day_numbers(days: list[date | None]) -> np.ndarray:

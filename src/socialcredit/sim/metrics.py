@@ -54,7 +54,7 @@ def grade_distribution(grades: np.ndarray, grade_count: int) -> np.ndarray:
     out = np.zeros((grades.shape[0], grade_count))
     for m in range(grades.shape[0]):
         out[m] = np.bincount(grades[m], minlength=grade_count)[:grade_count]
-    return out / max(grades.shape[1], 1)
+    return np.asarray(out / max(grades.shape[1], 1))
 
 
 def transition_matrix(before: np.ndarray, after: np.ndarray, grade_count: int) -> np.ndarray:
@@ -66,7 +66,7 @@ def transition_matrix(before: np.ndarray, after: np.ndarray, grade_count: int) -
     counts = np.zeros((grade_count, grade_count))
     np.add.at(counts, (before.astype(np.int64), after.astype(np.int64)), 1.0)
     totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    return np.asarray(np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0))
 
 
 def yearly_transitions(grades: np.ndarray, grade_count: int) -> np.ndarray:
@@ -187,23 +187,24 @@ def group_outcomes(
     Also given: the adverse-rate ratio to the least affected group, which shows rare outcomes
     (blacklisting) more plainly than the four-fifths ratio can.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, label in enumerate(labels):
         member = groups == index
         size = int(member.sum())
         rate = float(adverse[member].mean()) if size else None
         rows.append({"group": label, "size": size, "adverse_rate": rate})
-    rates = [r["adverse_rate"] for r in rows if r["adverse_rate"] is not None]
+    rates = [float(r["adverse_rate"]) for r in rows if r["adverse_rate"] is not None]
     if rates:
-        best_favourable = 1.0 - min(rates)
         least = min(rates)
+        best_favourable = 1.0 - least
         for r in rows:
-            if r["adverse_rate"] is None:
+            own = r["adverse_rate"]
+            if own is None:
                 r["four_fifths_ratio"] = r["adverse_ratio"] = None
                 r["adverse_impact"] = False
                 continue
-            ratio = (1.0 - r["adverse_rate"]) / best_favourable if best_favourable else None
+            ratio = (1.0 - float(own)) / best_favourable if best_favourable else None
             r["four_fifths_ratio"] = ratio
             r["adverse_impact"] = ratio is not None and ratio < FOUR_FIFTHS
-            r["adverse_ratio"] = r["adverse_rate"] / least if least > 0 else None
+            r["adverse_ratio"] = float(own) / least if least > 0 else None
     return rows
