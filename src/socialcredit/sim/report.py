@@ -84,14 +84,30 @@ def render(summary: dict[str, Any], sensitivity: dict[str, Any] | None) -> str:
         "<h2>Headlines</h2>",
         _table(["measure", "value"], [[HEADLINES[k], _fmt(v)] for k, v in _headline(s).items()]),
         "<h2>Grade distribution over time</h2>",
-        _figure(
-            charts.line_chart(
-                {
-                    g: list(zip(months, [row[i] for row in s["grade_distribution"]], strict=True))
-                    for i, g in enumerate(grades)
-                },
-                title="Share of subjects per grade, by month",
-                y_label="share",
+        _p(
+            f"Everyone starts in {s['default_grade']}, the grade of the base score; the first "
+            "chart shows every grade, the second the others on their own scale."
+        ),
+        *(
+            _figure(
+                charts.line_chart(
+                    {
+                        g: list(
+                            zip(months, [row[i] for row in s["grade_distribution"]], strict=True)
+                        )
+                        for i, g in enumerate(grades)
+                        if g in shown
+                    },
+                    title=title_,
+                    y_label="share",
+                )
+            )
+            for title_, shown in (
+                ("Share of subjects per grade, by month", set(grades)),
+                (
+                    f"Grades other than {s['default_grade']}, by month",
+                    set(grades) - {s["default_grade"]},
+                ),
             )
         ),
         _table(

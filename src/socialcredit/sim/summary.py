@@ -69,6 +69,7 @@ def summarise(run: Run) -> dict[str, Any]:
         "blacklists": [c for i, c in enumerate(list_codes) if run.roles.black >> i & 1],
         "reward_lists": [c for i, c in enumerate(list_codes) if run.roles.reward >> i & 1],
         "grades": labels,
+        "default_grade": rb.grade_for(rb.score.base),
         "monthly": run.monthly,
         "grade_distribution": metrics.grade_distribution(grades, len(labels)).tolist(),
         "transitions_yearly": metrics.yearly_transitions(grades, len(labels)).tolist(),
