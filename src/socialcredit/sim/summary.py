@@ -28,6 +28,7 @@ HEADLINES: dict[str, str] = {
     "median_months_out_of_worst": "median months to leave the worst grade",
     "median_months_out_with_repair": "... with a repair during the spell",
     "median_months_out_without_repair": "... without",
+    "still_in_worst_after_24_months": "share of worst-grade spells still open after 24 months",
     "bottom_persistence": "share of the bottom after year 1 still there at the end",
     "bottom_lift": "that share / everyone's share in the bottom",
     "income_q1_vs_q5_blacklisted": "ever blacklisted: poorest fifth / richest fifth",
@@ -156,6 +157,7 @@ def headline(summary: dict[str, Any]) -> dict[str, float | None]:
         "median_months_out_of_worst": _number(recovery["all"]["median_months"]),
         "median_months_out_with_repair": _number(recovery["with_repair"]["median_months"]),
         "median_months_out_without_repair": _number(recovery["without_repair"]["median_months"]),
+        "still_in_worst_after_24_months": recovery["all"]["still_in_after_months"].get(24),
         "bottom_persistence": persistence["still_bottom_share"],
         "bottom_lift": persistence["lift"],
         "income_q1_vs_q5_blacklisted": (
