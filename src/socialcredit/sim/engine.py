@@ -23,9 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socialcredit.bulk import BulkRun
-from socialcredit.identifiers import SubjectKind
-from socialcredit.records import Record, SubjectRef
-from socialcredit.rulebook.model import MeasureKind, Rulebook
+from socialcredit.records import Record
+from socialcredit.rulebook.model import ONE_DAY, MeasureKind, Rulebook
 from socialcredit.scoring import evaluate
 from socialcredit.sim.history import History
 from socialcredit.sim.population import KINDS
@@ -82,10 +81,9 @@ def score_agents(history: History, chosen: np.ndarray, rulebook: Rulebook, as_of
     """Score every agent flagged in the boolean ``chosen`` from all its records."""
     agents = np.nonzero(chosen)[0]
     rows = history.rows_of(chosen)
-    table = history.flat(rows)
     if len(agents) < EVALUATE_BELOW:
-        return _one_by_one(history, agents, rows, table, rulebook, as_of)
-    return _in_bulk(history, agents, table, rulebook, as_of)
+        return _one_by_one(history, agents, rows, rulebook, as_of)
+    return _in_bulk(history, agents, history.flat(rows), rulebook, as_of)
 
 
 def _in_bulk(
@@ -119,14 +117,13 @@ def _one_by_one(
     history: History,
     agents: np.ndarray,
     rows: np.ndarray,
-    table: pa.Table,
     rulebook: Rulebook,
     as_of: date,
 ) -> Scored:
     grouped: dict[int, list[Record]] = defaultdict(list)
     owners = history.column("agent")[rows]
-    for owner, row in zip(owners.tolist(), table.to_pylist(), strict=True):
-        grouped[owner].append(_record(row))
+    for owner, record in zip(owners.tolist(), history.records(rows), strict=True):
+        grouped[owner].append(record)
     codes = {lst.code: i for i, lst in enumerate(rulebook.lists)}
     n = len(agents)
     score = np.zeros(n, dtype=np.int64)
@@ -141,26 +138,14 @@ def _one_by_one(
         grade[i] = rulebook.grade_rank(result.grade)
         listed[i] = sum(1 << codes[code] for code in result.lists)
         adverse[i] = bool(result.reasons)
-        starts = [c.valid_from for c in result.contributions]
-        ends = [c.valid_until for c in result.contributions]
-        if starts:
-            due = _due(_day_numbers(starts), _day_numbers(ends), as_of)
-            next_change[i] = due.min()
+        changes = [
+            c.valid_until + ONE_DAY
+            for c in result.contributions
+            if c.valid_until is not None and c.valid_until >= as_of
+        ] + [c.valid_from for c in result.contributions if c.valid_from and c.valid_from > as_of]
+        if changes:
+            next_change[i] = (min(changes) - _EPOCH).days
     return Scored(agents, score, grade, listed, adverse, next_change.astype(np.int32))
-
-
-def _record(row: dict[str, object]) -> Record:
-    subject = SubjectRef(SubjectKind(str(row["subject_kind"])), str(row["subject_id"]))
-    return Record(
-        provider=str(row["provider"]),
-        ref=str(row["ref"]),
-        subject=subject,
-        type=str(row["type"]),
-        occurred_on=row["occurred_on"],  # type: ignore[arg-type]
-        amount=row["amount"],  # type: ignore[arg-type]
-        quantity=row["quantity"],  # type: ignore[arg-type]
-        relates_to=row["relates_to"],  # type: ignore[arg-type]
-    )
 
 
 def _due(valid_from: np.ndarray, valid_until: np.ndarray, as_of: date) -> np.ndarray:
@@ -175,10 +160,6 @@ def _days(column: pa.ChunkedArray) -> np.ndarray:
     """Day numbers of a date column; a missing date (never counts) as ``-1``."""
     numbers = pc.fill_null(column.cast(pa.int32()), -1)
     return np.asarray(numbers.to_numpy(), dtype=np.int64)
-
-
-def _day_numbers(days: list[date | None]) -> np.ndarray:
-    return np.array([-1 if d is None else (d - _EPOCH).days for d in days], dtype=np.int64)
 
 
 def _list_masks(lists: pa.ChunkedArray, rulebook: Rulebook) -> np.ndarray:

@@ -8,6 +8,7 @@ month's bookkeeping is array appends and one boolean selection rather than strin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from socialcredit.flat import FLAT_SCHEMA
+from socialcredit.records import Record, SubjectRef
 from socialcredit.sim.behaviour import TypeTable
 from socialcredit.sim.population import KINDS, Population
 
+_EPOCH = date(1970, 1, 1)
 _COLUMNS = {
     "agent": np.int32,
     "type": np.int16,
@@ -56,6 +59,10 @@ class History:
         self._codes = pa.array(table.codes, type=pa.string())
         self._providers = pa.array(table.providers, type=pa.string())
         self._kinds = pa.array([k.value for k in KINDS], type=pa.string())
+        # Records as the one-subject engine takes them, made once per row when first asked
+        # for: a subject is rescored many times, its old records never change.
+        self._records: dict[int, Record] = {}
+        self._subjects: dict[int, SubjectRef] = {}
 
     def __len__(self) -> int:
         return self.size
@@ -83,6 +90,41 @@ class History:
     def rows_of(self, chosen: np.ndarray) -> np.ndarray:
         """Row numbers of every record of the agents flagged in the boolean ``chosen``."""
         return np.nonzero(chosen[self.column("agent")])[0]
+
+    def records(self, rows: np.ndarray) -> list[Record]:
+        """The records at ``rows`` as ``Record`` objects (for ``scoring.evaluate``)."""
+        cache = self._records
+        missing = [row for row in rows.tolist() if row not in cache]
+        if missing:
+            take = np.array(missing, dtype=np.int64)
+            cols = {name: self.column(name)[take].tolist() for name in _COLUMNS}
+            codes, providers = self.table.codes, self.table.providers
+            for i, row in enumerate(missing):
+                t, amount, quantity, relates = (
+                    cols["type"][i],
+                    cols["amount"][i],
+                    cols["quantity"][i],
+                    cols["relates"][i],
+                )
+                cache[row] = Record(
+                    provider=providers[t],
+                    ref=str(cols["ref"][i]),
+                    subject=self._subject(cols["agent"][i]),
+                    type=codes[t],
+                    occurred_on=_EPOCH + timedelta(days=cols["day"][i]),
+                    amount=None if amount != amount else amount,  # NaN: none
+                    quantity=None if quantity != quantity else quantity,
+                    relates_to=None if relates < 0 else str(relates),
+                )
+        return [cache[row] for row in rows.tolist()]
+
+    def _subject(self, agent: int) -> SubjectRef:
+        subject = self._subjects.get(agent)
+        if subject is None:
+            pop = self.population
+            subject = SubjectRef(KINDS[pop.kind[agent]], pop.ids[agent].as_py())
+            self._subjects[agent] = subject
+        return subject
 
     def flat(self, rows: np.ndarray | None = None) -> pa.Table:
         """The records at ``rows`` (all when None) in the flat record columns."""
