@@ -306,3 +306,22 @@ def test_the_survival_curve_starts_at_one_and_never_rises(lengths: list[int]) ->
     shares = [share for _, share in curve]
     assert shares[0] == 1.0
     assert all(b <= a + 1e-12 for a, b in itertools.pairwise(shares))
+
+
+def test_compare_takes_rulebook_variants_too(tmp_path: Path) -> None:
+    """A rulebook file is a variant as well: here Rongcheng with a direct D held 2 years, not 5."""
+    shipped = (ROOT / "src" / "socialcredit" / "rulebooks" / "rongcheng.toml").read_text()
+    assert 'direct_validity = "5y"' in shipped
+    variant = tmp_path / "rongcheng-short-d.toml"
+    variant.write_text(shipped.replace('direct_validity = "5y"', 'direct_validity = "2y"', 1))
+    out = tmp_path / "cmp"
+    result = RUNNER.invoke(
+        app,
+        ["simulate", "--population", "1500", "--years", "2", "--seed", "2", "--start",
+         "2024-01-01", "--out", str(out), "--compare", "repair", str(variant)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    names = [v["variant"] for v in json.loads(result.stdout)["variants"]]
+    assert names == ["repair", "rongcheng-short-d"]
+    page = (out / "report.html").read_text()
+    assert "rongcheng-short-d" in page
