@@ -256,19 +256,15 @@ class _Stepper:
             counts = rng.poisson(expected[group])
             who = np.nonzero(counts)[0]
             who = np.repeat(who, counts[who])
+            # A kind with no type of this group has a rate of 0, so draws nothing.
             drawn = np.empty(len(who), dtype=np.int16)
             u = rng.random(len(who))
             for k in range(len(KINDS)):
                 mine = pop.kind[who] == k
-                drawable = self.table.groups[k][group]
-                if mine.any() and len(drawable.types):
-                    drawn[mine] = drawable.draw(u[mine])
-                elif mine.any():
-                    mine_idx = np.nonzero(mine)[0]
-                    drawn[mine_idx] = -1
-            keep = drawn >= 0
-            agents.append(who[keep])
-            types.append(drawn[keep])
+                if mine.any():
+                    drawn[mine] = self.table.groups[k][group].draw(u[mine])
+            agents.append(who)
+            types.append(drawn)
         agent = np.concatenate(agents)
         kind_of = np.concatenate(types)
         # One cumulative-hours report per agent and month, so reports grow in date order.
