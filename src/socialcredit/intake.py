@@ -206,9 +206,11 @@ class Preparer:
             # One object per repeated value: pickle then sends a repeat as a back-reference,
             # and the main process, which unpickles every row, builds each value only once.
             provider, rtype = share(provider, provider), share(rtype, rtype)
-            occurred, legal_basis = share(occurred, occurred), share(legal_basis, legal_basis)
+            occurred = share(occurred, occurred)
             if reported is not None:
                 reported = share(reported, reported)
+            if legal_basis is not None:
+                legal_basis = share(legal_basis, legal_basis)
             content = (
                 "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
                 relates_to, evidence, legal_basis, name, None, None,
