@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import typer.main
 from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
@@ -325,3 +326,14 @@ def test_compare_takes_rulebook_variants_too(tmp_path: Path) -> None:
     assert names == ["repair", "rongcheng-short-d"]
     page = (out / "report.html").read_text()
     assert "rongcheng-short-d" in page
+
+
+def test_the_command_names_the_defaults_the_simulation_uses() -> None:
+    """``scs --help`` must not load the simulation, so the command repeats two defaults."""
+    from socialcredit import sim_cli
+    from socialcredit.sim import run, sensitivity
+
+    assert sim_cli.DEFAULT_SENSITIVITY_POPULATION == sensitivity.DEFAULT_POPULATION
+    command = typer.main.get_group(app).commands["simulate"]
+    (start,) = [p for p in command.params if p.name == "start"]
+    assert run.DEFAULT_START.isoformat() in str(getattr(start, "help", ""))

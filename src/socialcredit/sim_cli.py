@@ -20,9 +20,8 @@ if TYPE_CHECKING:
     from socialcredit.sim.compare import Variant
     from socialcredit.sim.params import Parameters
 
-#: The first simulated month unless --start says otherwise (``sim.run.DEFAULT_START``; kept
-#: here too so that ``scs --help`` does not load NumPy and matplotlib).
-DEFAULT_START = date(2027, 1, 1)
+#: The sample for the sensitivity analysis (``sim.sensitivity.DEFAULT_POPULATION``, named
+#: here so that ``scs --help`` does not load the simulation and matplotlib).
 DEFAULT_SENSITIVITY_POPULATION = 2000
 
 
@@ -56,7 +55,9 @@ def simulate_command(
     more: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
     start: Annotated[
         str | None,
-        typer.Option("--start", metavar="DATE", help="First simulated month (YYYY-MM-DD)"),
+        typer.Option(
+            "--start", metavar="DATE", help="First simulated month (YYYY-MM-DD; default 2027-01-01)"
+        ),
     ] = None,
     sensitivity_population: Annotated[
         int,
@@ -75,11 +76,11 @@ def simulate_command(
     from socialcredit.sim.compare import resolve
     from socialcredit.sim.params import PolicyError, load_parameters
     from socialcredit.sim.population import PopulationError, check_size
-    from socialcredit.sim.run import SimulationError
+    from socialcredit.sim.run import DEFAULT_START, SimulationError
 
     try:
         check_size(population)
-        first = _start(start)
+        first = _start(start) or DEFAULT_START
         if more and not compare:
             raise CommandError(f"unexpected argument {more[0]!r}")
         if compare:
@@ -100,9 +101,9 @@ def simulate_command(
         raise CommandError(str(exc)) from None
 
 
-def _start(text: str | None) -> date:
+def _start(text: str | None) -> date | None:
     if text is None:
-        return DEFAULT_START
+        return None
     try:
         return date.fromisoformat(text.strip())
     except ValueError:

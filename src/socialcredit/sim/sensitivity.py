@@ -21,7 +21,8 @@ from socialcredit.sim.summary import headline, summarise
 
 #: The relative change tried in each direction.
 STEP = 0.5
-#: The sample population of a sensitivity analysis unless told otherwise.
+#: The sample population of a sensitivity analysis unless told otherwise (``scs simulate``
+#: names the same number for its --help).
 DEFAULT_POPULATION = 2000
 
 
