@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from socialcredit import __version__
-from socialcredit.api import audit, checks, errors, organisations, records, subjects
+from socialcredit.api import audit, checks, errors, operator, organisations, records, subjects
+from socialcredit import web
 from socialcredit.api.auth import RegistryDep
 from socialcredit.store.registry import Registry
 
@@ -24,8 +25,9 @@ def create_app(registry: Registry) -> FastAPI:
     )
     app.state.registry = registry
     errors.install(app)
-    for area in (records, checks, subjects, organisations, audit):
+    for area in (records, checks, subjects, organisations, operator, audit):
         app.include_router(area.router)
+    web.mount(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     return app
 

@@ -9,6 +9,7 @@ someone tried to read without the right deserves to see that in their access log
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -21,16 +22,61 @@ from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody
 from socialcredit.identifiers import subject_key
-from socialcredit.scoring import evaluate
+from socialcredit.rulebook import Rulebook
+from socialcredit.scoring import Result, evaluate
 from socialcredit.store import audit as trail
 from socialcredit.store.keys import ApiKey, Role
-from socialcredit.store.registry import SubjectNotFound
+from socialcredit.store.queries import SubjectFile
+from socialcredit.store.registry import Registry, SubjectNotFound
+from socialcredit.timeline import Point, scores_over_time
 from socialcredit.store.schema import subjects
 
 router = APIRouter(tags=["subjects"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "the registry has no file on the subject"}
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A subject's file and its results under each active rulebook, read and audited."""
+
+    file: SubjectFile
+    as_of: date
+    results: list[tuple[Rulebook, Result]]
+
+    def to_json(self) -> dict[str, Any]:
+        who = self.file.subject
+        return {
+            "subject": {"kind": who.kind.value, "id": who.display, "name": who.name},
+            "as_of": self.as_of.isoformat(),
+            "results": [result.to_json() for _, result in self.results],
+            "history": [entry.to_json() for entry in self.file.history],
+        }
+
+
+def read_report(served: Registry, key: ApiKey, raw_id: str, field: str = "subject_id") -> Report:
+    """The subject's report for its own key or an admin's, audited before it is returned.
+
+    Shared by the JSON endpoints and the web page of the subject's record, so the page and
+    its JSON twin refuse, log and answer exactly alike.
+    """
+    kind, number = access.identify(served, raw_id, field)
+    target = access.subject_id(served, kind, number)
+    if key.role is Role.SUBJECT and key.subject_key != subject_key(served.secret, kind, number):
+        access.audit(served, key, target, "report", "refused")
+        raise ApiError(403, "not_your_data", "a subject key reads its own subject's data only")
+    try:
+        file = served.subject_file(kind, number)
+    except SubjectNotFound:
+        access.audit(served, key, None, "report", "no_file")
+        raise ApiError(404, "no_file", "the registry has no file on this subject") from None
+    today = clock.today()
+    names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
+    rulebooks = [served.rulebook(n) for n in names]
+    results = [(rb, evaluate(file.records, rb, today, file.subject.kind)) for rb in rulebooks]
+    access.audit(served, key, target, "report", "ok")
+    return Report(file, today, results)
 
 
 @router.get(
@@ -45,27 +91,40 @@ def report(
     ],
 ) -> dict[str, Any]:
     """The subject's report and explanation; for that subject's key or an admin's."""
-    kind, number = access.identify(served, subject_id, "subject_id")
-    target = access.subject_id(served, kind, number)
-    if key.role is Role.SUBJECT and key.subject_key != subject_key(served.secret, kind, number):
-        access.audit(served, key, target, "report", "refused")
-        raise ApiError(403, "not_your_data", "a subject key reads its own subject's data only")
-    try:
-        file = served.subject_file(kind, number)
-    except SubjectNotFound:
-        access.audit(served, key, None, "report", "no_file")
-        raise ApiError(404, "no_file", "the registry has no file on this subject") from None
-    today = clock.today()
-    names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
-    results = [evaluate(file.records, served.rulebook(n), today, file.subject.kind) for n in names]
-    access.audit(served, key, target, "report", "ok")
-    who = file.subject
+    return read_report(served, key, subject_id).to_json()
+
+
+@router.get(
+    "/v1/subjects/{subject_id}/scores",
+    responses={**COMMON_RESPONSES, **_NOT_FOUND},
+)
+def scores(
+    served: RegistryDep,
+    key: Annotated[ApiKey, Depends(require(Role.SUBJECT, Role.ADMIN))],
+    subject_id: Annotated[
+        str, Path(min_length=1, max_length=32, description="resident number or USCC")
+    ],
+) -> dict[str, Any]:
+    """The subject's score and grade at each month's end of the last three years, per
+    rulebook (the chart on the subject's web page); audited as a read of the report."""
+    read = read_report(served, key, subject_id)
     return {
-        "subject": {"kind": who.kind.value, "id": who.display, "name": who.name},
-        "as_of": today.isoformat(),
-        "results": [result.to_json() for result in results],
-        "history": [entry.to_json() for entry in file.history],
+        "as_of": read.as_of.isoformat(),
+        "rulebooks": [
+            {
+                "rulebook": rb.name,
+                "version": rb.version,
+                "points": [p.to_json() for p in history_of(read, rb)],
+            }
+            for rb, _ in read.results
+        ],
     }
+
+
+def history_of(read: Report, rulebook: Rulebook) -> list[Point]:
+    """The subject's monthly scores under ``rulebook`` up to the report's day."""
+    who = read.file.subject
+    return scores_over_time(read.file.records, rulebook, who.kind, read.as_of)
 
 
 class AccessEntry(BaseModel):
