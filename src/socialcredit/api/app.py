@@ -10,7 +10,17 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from socialcredit import __version__
-from socialcredit.api import audit, checks, errors, organisations, records, subjects
+from socialcredit.api import (
+    audit,
+    checks,
+    disputes,
+    errors,
+    notices,
+    organisations,
+    records,
+    repairs,
+    subjects,
+)
 from socialcredit.api.auth import RegistryDep
 from socialcredit.store.registry import Registry
 
@@ -24,7 +34,7 @@ def create_app(registry: Registry) -> FastAPI:
     )
     app.state.registry = registry
     errors.install(app)
-    for area in (records, checks, subjects, organisations, audit):
+    for area in (records, checks, subjects, organisations, audit, disputes, repairs, notices):
         app.include_router(area.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     return app
