@@ -93,7 +93,8 @@ def organisation(
         raise not_found
     today = clock.today()
     names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
-    results = [evaluate(file.records, served.rulebook(n), today, file.subject.kind) for n in names]
+    counted = served.scored_records(file, today)
+    results = [evaluate(counted, served.rulebook(n), today, file.subject.kind) for n in names]
     types = served.record_types()
     until = _in_force_until(results)
     penalties = [

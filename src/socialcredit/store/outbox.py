@@ -1,0 +1,117 @@
+"""The notice outbox: notices written in the registry's database, delivered by a channel.
+
+Written inside a writer transaction that commits before the caller answers anyone, so a
+consumer never learns of a restriction the subject has not been notified of. Delivery marks
+each notice with the channel and the time; an undelivered notice is retried on the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import Connection, select, update
+
+from socialcredit import clock
+from socialcredit.notices import Channel, Draft, drafts
+from socialcredit.scoring import evaluate
+from socialcredit.store import queries
+from socialcredit.store.schema import notices, subjects
+
+if TYPE_CHECKING:
+    from socialcredit.store.registry import Registry
+
+
+def ensure(conn: Connection, subject_id: int, wanted: Sequence[Draft]) -> int:
+    """Insert the drafts the subject has no notice for yet; return how many were new."""
+    if not wanted:
+        return 0
+    have = set(
+        conn.execute(select(notices.c.key).where(notices.c.subject_id == subject_id)).scalars()
+    )
+    new = [d for d in dict((d.key, d) for d in wanted).values() if d.key not in have]
+    if new:
+        stamp = clock.timestamp()
+        conn.execute(
+            notices.insert(),
+            [
+                {
+                    "subject_id": subject_id,
+                    "key": d.key,
+                    "created_at": stamp,
+                    "body": orjson.dumps(d.body).decode(),
+                }
+                for d in new
+            ],
+        )
+    return len(new)
+
+
+def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = None) -> int:
+    """Write the notices the subject's current results call for, under every active rulebook."""
+    moment = as_of or clock.today()
+    names = [a.name for a in registry.active_rulebooks()] or ["rongcheng"]
+    records = registry.scored_records(file, moment)
+    wanted: list[Draft] = []
+    for name in names:
+        book = registry.rulebook(name)
+        wanted += drafts(evaluate(records, book, moment, file.subject.kind), book)
+    if not wanted:
+        return 0
+    with registry.writer.begin() as conn:
+        return ensure(conn, file.subject.id, wanted)
+
+
+def sweep(registry: Registry) -> int:
+    """Notices for every subject (after a bulk import); how many were written."""
+    with registry.engine.connect() as conn:
+        ids = list(conn.execute(select(subjects.c.id)).scalars())
+    written = 0
+    for subject_id in ids:
+        with registry.engine.connect() as conn:
+            file = queries.read_file(conn, subject_id)
+        written += notify(registry, file)
+    return written
+
+
+def for_subject(conn: Connection, subject_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(notices).where(notices.c.subject_id == subject_id).order_by(notices.c.id)
+    )
+    return [_notice(row) for row in rows]
+
+
+def deliver(registry: Registry, channel: Channel, limit: int = 1000) -> int:
+    """Send undelivered notices through ``channel``; mark them delivered only if it worked."""
+    with registry.engine.connect() as conn:
+        rows = list(
+            conn.execute(
+                select(notices)
+                .where(notices.c.delivered_at.is_(None))
+                .order_by(notices.c.id)
+                .limit(limit)
+            )
+        )
+    if not rows:
+        return 0
+    channel.send([_notice(row) | {"subject_id": row.subject_id} for row in rows])
+    with registry.writer.begin() as conn:
+        conn.execute(
+            update(notices)
+            .where(notices.c.id.in_([row.id for row in rows]))
+            .values(delivered_at=clock.timestamp(), channel=channel.name)
+        )
+    return len(rows)
+
+
+def _notice(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "key": row.key,
+        "created_at": row.created_at,
+        "delivered_at": row.delivered_at,
+        "channel": row.channel,
+        **orjson.loads(row.body),
+    }
