@@ -36,7 +36,8 @@ MAX_RULEBOOK = 1024 * 1024
 
 
 def overview(served: Registry) -> dict[str, Any]:
-    """Records per provider, each rulebook's latest snapshot, and every rulebook version."""
+    """Records per provider, each rulebook's latest snapshot, open cases with their
+    deadlines, and every rulebook version."""
     today = clock.today()
     since = today - timedelta(days=RECENT_DAYS)
     names = scored_names(served)
@@ -47,6 +48,7 @@ def overview(served: Registry) -> dict[str, Any]:
             for name in names
         }
         versions = stats.versions(conn)
+        waiting = stats.waiting(conn)
     return {
         "as_of": today.isoformat(),
         "recent_since": since.isoformat(),
@@ -58,6 +60,7 @@ def overview(served: Registry) -> dict[str, Any]:
             else snap.to_json()
             for name, snap in snapshots.items()
         ],
+        "waiting": [w.to_json() for w in waiting],
         "versions": [v.to_json() for v in versions],
         "shipped": list(shipped_names()),
     }

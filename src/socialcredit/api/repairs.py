@@ -32,6 +32,7 @@ from socialcredit.disputes import CaseKind
 from socialcredit.store import cases
 from socialcredit.store.cases import MAX_COMMITMENT, MAX_REASON
 from socialcredit.store.keys import ApiKey, Role
+from socialcredit.store.registry import Registry
 
 router = APIRouter(tags=["due process"])
 
@@ -58,17 +59,16 @@ async def apply_repair(
 ) -> dict[str, Any]:
     """Apply for credit repair of a record, with a credit commitment."""
     body = await body_of(request, RepairIn)
+    return await run_in_threadpool(apply_for, served, key, subject_id, body)
 
-    def apply() -> dict[str, Any]:
-        file = file_for(served, key, subject_id, "repair")
-        with refusals():
-            case = cases.apply_repair(
-                served, file, body.provider, body.ref, body.commitment, actor(key)
-            )
-        access.audit(served, key, file.subject.id, "repair", "applied")
-        return shown(case)
 
-    return await run_in_threadpool(apply)
+def apply_for(served: Registry, key: ApiKey, subject_id: str, body: RepairIn) -> dict[str, Any]:
+    """The application itself; the subject's web page calls it too, so both act alike."""
+    file = file_for(served, key, subject_id, "repair")
+    with refusals():
+        case = cases.apply_repair(served, file, body.provider, body.ref, body.commitment, actor(key))
+    access.audit(served, key, file.subject.id, "repair", "applied")
+    return shown(case)
 
 
 @router.get("/v1/subjects/{subject_id}/repairs", responses=RESPONSES)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, case, func, select
 
-from socialcredit.store.schema import ledger, results, rulebooks
+from socialcredit.store.schema import cases, ledger, results, rulebooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +137,46 @@ def versions(conn: Connection) -> list[Version]:
         )
         seen.add(row.name)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An open dispute, review or repair: what it is about and the day it must be answered.
+
+    The case id, never the subject's number: the operator acts on the case.
+    """
+
+    id: str
+    kind: str
+    provider: str | None
+    ref: str | None
+    opened_at: str
+    deadline: date
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "provider": self.provider,
+            "ref": self.ref,
+            "opened_at": self.opened_at,
+            "deadline": self.deadline.isoformat(),
+        }
+
+
+def waiting(conn: Connection, limit: int = 100) -> list[Waiting]:
+    """Open cases, the nearest deadline first."""
+    rows = conn.execute(
+        select(
+            cases.c.id,
+            cases.c.kind,
+            cases.c.provider,
+            cases.c.ref,
+            cases.c.opened_at,
+            cases.c.deadline,
+        )
+        .where(cases.c.status == "open")
+        .order_by(cases.c.deadline, cases.c.id)
+        .limit(limit)
+    )
+    return [Waiting(*row) for row in rows]

@@ -86,6 +86,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],
         t=i18n.translator(lang),
+        known=i18n.catalog(lang).__contains__,
         path=request.url.path,
         here=_here(request),
         signed_in=None if key is None else key.role.value,
