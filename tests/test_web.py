@@ -44,8 +44,13 @@ def as_role(web_world: World, web: httpx.Client, role: str) -> httpx.Client:
 
 
 # -- every page ---------------------------------------------------------------------------------
-PUBLIC_PAGES = ["/", "/organisations", f"/organisations?q={ORG_NAME[:7]}", f"/organisations/{ORG}",
-                "/login"]
+PUBLIC_PAGES = [
+    "/",
+    "/organisations",
+    f"/organisations?q={ORG_NAME[:7]}",
+    f"/organisations/{ORG}",
+    "/login",
+]
 
 
 @pytest.mark.parametrize("path", PUBLIC_PAGES)
@@ -60,8 +65,12 @@ def test_public_pages_load_with_language_and_security_headers(web: httpx.Client,
 
 @pytest.mark.parametrize(
     ("path", "role"),
-    [("/me", "subject"), ("/dashboard", "admin"), ("/dashboard/whatif", "admin"),
-     ("/check", "consumer")],
+    [
+        ("/me", "subject"),
+        ("/dashboard", "admin"),
+        ("/dashboard/whatif", "admin"),
+        ("/check", "consumer"),
+    ],
 )
 def test_keyed_pages_send_to_login_then_load(
     web_world: World, web: httpx.Client, path: str, role: str
@@ -93,7 +102,7 @@ def test_the_organisation_page_shows_grade_and_records_with_publication_periods(
     twin = web.get(f"/v1/organisations/{ORG}").json()
     assert ORG_NAME.replace(",", ",") in page
     for standing in twin["standings"]:
-        assert f"<td class=\"grade\">{standing['grade']}</td>" in page
+        assert f'<td class="grade">{standing["grade"]}</td>' in page
     assert {p["category"] for p in twin["penalties"]} == {"admin_penalty", "permit"}
     for penalty in twin["penalties"]:
         assert penalty["published_until"] and penalty["published_until"] in page
@@ -104,7 +113,9 @@ def test_a_persons_number_is_not_looked_up(web: httpx.Client) -> None:
     page = web.get("/organisations", params={"q": PERSON}).text
     assert 'id="person-refused"' in page and "Persons cannot be looked up here" in page
     assert web.get("/v1/organisations", params={"q": PERSON}).json() == {
-        "query": PERSON, "organisations": [], "refused": "person_number"
+        "query": PERSON,
+        "organisations": [],
+        "refused": "person_number",
     }
     assert web.get(f"/organisations/{PERSON}").status_code == 404
 
@@ -115,14 +126,15 @@ def test_a_persons_name_finds_nothing_and_the_page_says_why(
     with web_world.registry.engine.connect() as conn:  # the person's name is on file…
         from socialcredit.store.schema import subjects
 
-        names = set(conn.execute(select(subjects.c.name).where(subjects.c.kind == "person"))
-                    .scalars())
+        names = set(
+            conn.execute(select(subjects.c.name).where(subjects.c.kind == "person")).scalars()
+        )
     assert PERSON_NAME in names
     page = web.get("/organisations", params={"q": PERSON_NAME}).text  # …and never found
     assert 'id="nothing-found"' in page and "Persons are never searched" in page
     assert web.get("/v1/organisations", params={"q": "Wang"}).json()["organisations"] == [] or all(
-        o["kind"] != "person" for o in web.get("/v1/organisations", params={"q": "Wang"})
-        .json()["organisations"]
+        o["kind"] != "person"
+        for o in web.get("/v1/organisations", params={"q": "Wang"}).json()["organisations"]
     )
 
 
@@ -144,8 +156,9 @@ def test_signing_in_keeps_the_key_in_a_strict_httponly_cookie(
 ) -> None:
     response = sign_in(web, web_world.tokens["subject"], PERSON)
     cookies = response.headers.get_list("set-cookie")
-    assert all("HttpOnly" in c and "SameSite=strict" in c.replace("Strict", "strict")
-               for c in cookies)
+    assert all(
+        "HttpOnly" in c and "SameSite=strict" in c.replace("Strict", "strict") for c in cookies
+    )
     assert response.headers["location"] == "/me"
 
 
@@ -189,8 +202,10 @@ def test_my_record_explains_and_is_audited_like_the_report(
     assert "Dispute this record" in page
     actions = [row.action for row in _audit_rows(web_world)[before:]]
     assert "report" in actions
-    twin = httpx.get(f"{web_world.url}/v1/subjects/{PERSON}/scores",
-                     headers={"Authorization": f"Bearer {web_world.tokens['subject']}"}).json()
+    twin = httpx.get(
+        f"{web_world.url}/v1/subjects/{PERSON}/scores",
+        headers={"Authorization": f"Bearer {web_world.tokens['subject']}"},
+    ).json()
     last = twin["rulebooks"][0]["points"][-1]
     assert f'<strong class="score-value">{last["score"]}</strong>' in page
 
@@ -206,8 +221,10 @@ def test_a_subject_opens_a_dispute_through_the_form(web_world: World, web: httpx
         data={"provider": "police.traffic", "ref": "T-0001", "reason": "I was not driving."},
     )
     assert opened.status_code == 303 and opened.headers["location"].startswith("/me?opened=")
-    twin = httpx.get(f"{web_world.url}/v1/subjects/{PERSON}/disputes",
-                     headers={"Authorization": f"Bearer {web_world.tokens['subject']}"}).json()
+    twin = httpx.get(
+        f"{web_world.url}/v1/subjects/{PERSON}/disputes",
+        headers={"Authorization": f"Bearer {web_world.tokens['subject']}"},
+    ).json()
     assert any(c["ref"] == "T-0001" and c["status"] == "open" for c in twin)
     page = web.get(opened.headers["location"]).text
     assert 'id="case-opened"' in page and "T-0001" in page
@@ -237,8 +254,10 @@ def test_the_check_page_answers_with_legal_basis_and_is_audited(
 def test_the_dashboard_agrees_with_its_json_twin(web_world: World, web: httpx.Client) -> None:
     as_role(web_world, web, "admin")
     page = web.get("/dashboard").text
-    twin = httpx.get(f"{web_world.url}/v1/operator/overview",
-                     headers={"Authorization": f"Bearer {web_world.tokens['admin']}"}).json()
+    twin = httpx.get(
+        f"{web_world.url}/v1/operator/overview",
+        headers={"Authorization": f"Bearer {web_world.tokens['admin']}"},
+    ).json()
     for arrival in twin["arrivals"]:
         assert f"<td>{arrival['provider']}</td>" in page
     snapshot = twin["snapshots"][0]
@@ -269,8 +288,12 @@ def test_what_if_shows_how_grades_would_move(web_world: World, web: httpx.Client
     changed = re.search(r'id="changed">([\d,]+) of ([\d,]+) subjects', page.text)
     assert changed is not None and int(changed.group(1).replace(",", "")) > 0
     assert 'id="transitions"' in page.text and page.text.count("<svg") >= 1
-    twin = httpx.post(f"{web_world.url}/v1/operator/whatif", json={"rulebook": candidate()},
-                      headers={"Authorization": f"Bearer {web_world.tokens['admin']}"}, timeout=60)
+    twin = httpx.post(
+        f"{web_world.url}/v1/operator/whatif",
+        json={"rulebook": candidate()},
+        headers={"Authorization": f"Bearer {web_world.tokens['admin']}"},
+        timeout=60,
+    )
     assert twin.status_code == 200
     assert f"{twin.json()['changed']:,} of" in page.text
     assert sum(m["subjects"] for m in twin.json()["moves"]) == twin.json()["subjects"]
@@ -286,14 +309,22 @@ def test_what_if_takes_an_uploaded_file(web_world: World, web: httpx.Client) -> 
     assert page.status_code == 200 and "9.9.9 (candidate)" in page.text
 
 
-def test_what_if_refuses_a_rulebook_that_crosses_a_line(web_world: World, web: httpx.Client) -> None:
+def test_what_if_refuses_a_rulebook_that_crosses_a_line(
+    web_world: World, web: httpx.Client
+) -> None:
     as_role(web_world, web, "admin")
-    crossing = candidate() + '\n[types."petition.filed"]\ntitle = "Filed a petition"\n' \
-        'category = "petition"\npolarity = "negative"\npoints = -5\n'
+    crossing = candidate() + (
+        '\n[types."petition.filed"]\ntitle = "Filed a petition"\ncategory = "petition"\n'
+        'polarity = "negative"\nkinds = "any"\npoints = -5\n'
+    )
     page = web.post("/dashboard/whatif", data={"text": crossing})
     assert page.status_code == 422 and 'id="problems"' in page.text
-    twin = httpx.post(f"{web_world.url}/v1/operator/whatif", json={"rulebook": crossing},
-                      headers={"Authorization": f"Bearer {web_world.tokens['admin']}"})
+    assert "crosses the line &#34;political opinion or activity&#34;" in page.text
+    twin = httpx.post(
+        f"{web_world.url}/v1/operator/whatif",
+        json={"rulebook": crossing},
+        headers={"Authorization": f"Bearer {web_world.tokens['admin']}"},
+    )
     assert twin.status_code == 422 and twin.json()["code"] == "rulebook_refused"
 
 

@@ -76,8 +76,11 @@ def check_page(page: Any) -> None:
 
 
 PUBLIC = ["/", "/organisations", f"/organisations/{ORG}", "/login"]
-KEYED = {"subject": ["/me", "/me/disputes/new?provider=police.traffic&ref=T-0001"],
-         "admin": ["/dashboard", "/dashboard/whatif"], "consumer": ["/check"]}
+KEYED = {
+    "subject": ["/me", "/me/disputes/new?provider=police.traffic&ref=T-0001"],
+    "admin": ["/dashboard", "/dashboard/whatif"],
+    "consumer": ["/check"],
+}
 
 
 def test_every_page_loads_with_labels_and_without_errors(page: Any, web_world: World) -> None:
@@ -129,15 +132,20 @@ def test_a_subject_sees_the_explanation_and_opens_a_dispute(page: Any, web_world
     page.wait_for_url("**/me?opened=*")
     assert page.locator("#case-opened").is_visible()
     assert "D-1" in page.locator("#disputes + .scroll table").inner_text()
-    assert "check" in page.locator("#access").inner_text() or "report" in page.locator(
-        "#access").inner_text()
+    assert (
+        "check" in page.locator("#access").inner_text()
+        or "report" in page.locator("#access").inner_text()
+    )
 
 
 def test_what_if_shows_a_changed_distribution(page: Any, web_world: World) -> None:
     sign_in(page, web_world, "admin", "/dashboard/whatif")
     text = page.get_by_label("Rulebook (TOML)")
-    edited = (text.input_value().replace('version = "1.0.0"', 'version = "2.0.0"', 1)
-              .replace("base = 1000", "base = 900", 1))
+    edited = (
+        text.input_value()
+        .replace('version = "1.0.0"', 'version = "2.0.0"', 1)
+        .replace("base = 1000", "base = 900", 1)
+    )
     text.fill(edited)
     page.get_by_role("button", name="Compare with the active rulebook").click()
     changed = page.locator("#changed").inner_text()

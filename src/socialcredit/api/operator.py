@@ -44,8 +44,7 @@ def overview(served: Registry) -> dict[str, Any]:
     with served.engine.connect() as conn:
         arrivals = stats.arrivals(conn, since)
         snapshots = {
-            name: stats.latest_snapshot(conn, name, served.rulebook(name).version)
-            for name in names
+            name: stats.latest_snapshot(conn, name, served.rulebook(name).version) for name in names
         }
         versions = stats.versions(conn)
         waiting = stats.waiting(conn)

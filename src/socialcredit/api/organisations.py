@@ -192,4 +192,3 @@ def find_organisations(served: Registry, q: str) -> Search:
         )
         found = [Found(uscc=row.display, kind=row.kind, name=row.name) for row in rows]
     return Search(query=query, organisations=found)
-

@@ -66,7 +66,9 @@ def apply_for(served: Registry, key: ApiKey, subject_id: str, body: RepairIn) ->
     """The application itself; the subject's web page calls it too, so both act alike."""
     file = file_for(served, key, subject_id, "repair")
     with refusals():
-        case = cases.apply_repair(served, file, body.provider, body.ref, body.commitment, actor(key))
+        case = cases.apply_repair(
+            served, file, body.provider, body.ref, body.commitment, actor(key)
+        )
     access.audit(served, key, file.subject.id, "repair", "applied")
     return shown(case)
 

@@ -20,16 +20,16 @@ from sqlalchemy import select
 from socialcredit import clock
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody
-from socialcredit.identifiers import subject_key
+from socialcredit.api.casework import file_for
+from socialcredit.api.errors import COMMON_RESPONSES, ErrorBody
 from socialcredit.rulebook import Rulebook
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import audit as trail
 from socialcredit.store.keys import ApiKey, Role
 from socialcredit.store.queries import SubjectFile
-from socialcredit.store.registry import Registry, SubjectNotFound
-from socialcredit.timeline import Point, scores_over_time
+from socialcredit.store.registry import Registry
 from socialcredit.store.schema import subjects
+from socialcredit.timeline import Point, scores_over_time
 
 router = APIRouter(tags=["subjects"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -55,22 +55,14 @@ class Report:
         }
 
 
-def read_report(served: Registry, key: ApiKey, raw_id: str, field: str = "subject_id") -> Report:
+def read_report(served: Registry, key: ApiKey, raw_id: str) -> Report:
     """The subject's report for its own key or an admin's, audited before it is returned.
 
     Shared by the JSON endpoints and the web page of the subject's record, so the page and
     its JSON twin refuse, log and answer exactly alike.
     """
-    kind, number = access.identify(served, raw_id, field)
-    target = access.subject_id(served, kind, number)
-    if key.role is Role.SUBJECT and key.subject_key != subject_key(served.secret, kind, number):
-        access.audit(served, key, target, "report", "refused")
-        raise ApiError(403, "not_your_data", "a subject key reads its own subject's data only")
-    try:
-        file = served.subject_file(kind, number)
-    except SubjectNotFound:
-        access.audit(served, key, None, "report", "no_file")
-        raise ApiError(404, "no_file", "the registry has no file on this subject") from None
+    file = file_for(served, key, raw_id, "report")
+    target = file.subject.id
     today = clock.today()
     names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
     rulebooks = [served.rulebook(n) for n in names]

@@ -132,8 +132,9 @@ def versions(conn: Connection) -> list[Version]:
     out = []
     for row in rows:
         out.append(
-            Version(row.name, row.version, row.sha256, row.activated_at, row.actor,
-                    row.name not in seen)
+            Version(
+                row.name, row.version, row.sha256, row.activated_at, row.actor, row.name not in seen
+            )
         )
         seen.add(row.name)
     return out

@@ -39,7 +39,9 @@ def check_page(
     try:
         answer = check(registry(request), key, subject.strip(), measure, purpose)
     except ApiError as exc:
-        return _page(request, key, status=exc.status, problem=exc.message, chosen=(measure, purpose))
+        return _page(
+            request, key, status=exc.status, problem=exc.message, chosen=(measure, purpose)
+        )
     return _page(request, key, answer=answer, chosen=(measure, purpose))
 
 
@@ -52,6 +54,12 @@ def _page(
     chosen: tuple[str, str] = ("", ""),
 ) -> HTMLResponse:
     return render(
-        request, "check.html", status=status, measures=key.measures, purposes=list(PURPOSES),
-        answer=answer, problem=problem, chosen=chosen,
+        request,
+        "check.html",
+        status=status,
+        measures=key.measures,
+        purposes=list(PURPOSES),
+        answer=answer,
+        problem=problem,
+        chosen=chosen,
     )

@@ -35,14 +35,21 @@ def dashboard(request: Request) -> HTMLResponse:
     require_role(request, Role.ADMIN)
     view = overview(registry(request))
     arrivals = view["arrivals"]
-    provider_chart = _svg(
-        charts.bar_chart(
-            [a["provider"] for a in arrivals],
-            {"total": [a["total"] for a in arrivals], "recent": [a["recent"] for a in arrivals]},
-            title="records per provider",
-            size=(7.0, 3.4),
+    provider_chart = (
+        _svg(
+            charts.bar_chart(
+                [a["provider"] for a in arrivals],
+                {
+                    "total": [a["total"] for a in arrivals],
+                    "recent": [a["recent"] for a in arrivals],
+                },
+                title="records per provider",
+                size=(7.0, 3.4),
+            )
         )
-    ) if arrivals else None
+        if arrivals
+        else None
+    )
     snapshots = [
         {**snap, "charts": _snapshot_charts(snap)} if snap.get("grades") else snap
         for snap in view["snapshots"]
@@ -58,8 +65,10 @@ def _snapshot_charts(snap: dict[str, Any]) -> list[Markup]:
     out = [
         _svg(
             charts.bar_chart(
-                grades, {"subjects": [snap["grades"][g] for g in grades]},
-                title=f"{rulebook}: grades", size=(5.0, 2.8),
+                grades,
+                {"subjects": [snap["grades"][g] for g in grades]},
+                title=f"{rulebook}: grades",
+                size=(5.0, 2.8),
             )
         )
     ]
@@ -68,8 +77,10 @@ def _snapshot_charts(snap: dict[str, Any]) -> list[Markup]:
         out.append(
             _svg(
                 charts.bar_chart(
-                    names, {"subjects": [snap["lists"][n] for n in names]},
-                    title=f"{rulebook}: list sizes", size=(5.0, 2.8),
+                    names,
+                    {"subjects": [snap["lists"][n] for n in names]},
+                    title=f"{rulebook}: list sizes",
+                    size=(5.0, 2.8),
                 )
             )
         )
@@ -101,8 +112,14 @@ def whatif_form(
     names = scored_names(served)
     name = rulebook if rulebook in names else names[0]
     return render(
-        request, "whatif.html", names=names, name=name, text=_active_text(request, name),
-        answer=None, problems=[], charts_=[],
+        request,
+        "whatif.html",
+        names=names,
+        name=name,
+        text=_active_text(request, name),
+        answer=None,
+        problems=[],
+        charts_=[],
     )
 
 
@@ -131,12 +148,25 @@ async def whatif(
     except ApiError as exc:
         problems = [f"{e.field}: {e.reason}" for e in exc.errors] or [exc.message]
         return render(
-            request, "whatif.html", status=422, names=names, name=names[0], text=text,
-            answer=None, problems=problems, charts_=[],
+            request,
+            "whatif.html",
+            status=422,
+            names=names,
+            name=names[0],
+            text=text,
+            answer=None,
+            problems=problems,
+            charts_=[],
         )
     return render(
-        request, "whatif.html", names=names, name=answer.candidate.name, text=text,
-        answer=answer, problems=[], charts_=_whatif_charts(answer),
+        request,
+        "whatif.html",
+        names=names,
+        name=answer.candidate.name,
+        text=text,
+        answer=answer,
+        problems=[],
+        charts_=_whatif_charts(answer),
     )
 
 
@@ -147,9 +177,12 @@ def _whatif_charts(answer: WhatIf) -> list[Markup]:
         _svg(
             charts.bar_chart(
                 answer.grades,
-                {before: [answer.before[g] for g in answer.grades],
-                 after: [answer.after[g] for g in answer.grades]},
-                title="subjects per grade", size=(6.0, 3.0),
+                {
+                    before: [answer.before[g] for g in answer.grades],
+                    after: [answer.after[g] for g in answer.grades],
+                },
+                title="subjects per grade",
+                size=(6.0, 3.0),
             )
         )
     ]
@@ -158,9 +191,12 @@ def _whatif_charts(answer: WhatIf) -> list[Markup]:
             _svg(
                 charts.bar_chart(
                     answer.lists,
-                    {before: [answer.lists_before[c] for c in answer.lists],
-                     after: [answer.lists_after[c] for c in answer.lists]},
-                    title="subjects per list", size=(6.0, 3.0),
+                    {
+                        before: [answer.lists_before[c] for c in answer.lists],
+                        after: [answer.lists_after[c] for c in answer.lists],
+                    },
+                    title="subjects per list",
+                    size=(6.0, 3.0),
                 )
             )
         )

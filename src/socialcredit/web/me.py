@@ -4,7 +4,8 @@ Everything here is what ``GET /v1/subjects/{id}/report``, ``/scores``, ``/disput
 ``/repairs``, ``/notices`` and ``/v1/me/access-log`` answer, read through the same functions
 (``api.subjects``, ``api.disputes``, ``api.repairs``, ``api.notices``): opening the page is
 a read of the subject's report and is audited like one, so it shows up in the access log on
-the same page. Opening a dispute or applying for repair calls the API's own functions too. Charts are drawn on the server (``charts``), so the page works without
+the same page. Opening a dispute or applying for repair calls the API's own functions too.
+Charts are drawn on the server (``charts``), so the page works without
 JavaScript and a screen reader gets the chart's title and the table beside it.
 """
 
@@ -71,10 +72,11 @@ def read(request: Request) -> tuple[ApiKey, str, Report]:
     """The session's subject and its report (audited), or an error page."""
     key, number = subject_session(request)
     try:
-        return key, number, read_report(registry(request), key, number, "subject")
+        return key, number, read_report(registry(request), key, number)
     except ApiError as exc:
-        raise PageRefused(exc.status, "error.no_file" if exc.status == 404 else "error.refused")\
-            from None
+        raise PageRefused(
+            exc.status, "error.no_file" if exc.status == 404 else "error.refused"
+        ) from None
 
 
 @router.get("/me", response_class=HTMLResponse)
@@ -111,8 +113,15 @@ def dispute_form(
     ref: Annotated[str, Query(max_length=128)],
 ) -> HTMLResponse:
     subject_session(request)
-    return render(request, "case_form.html", kind="dispute", provider=provider, ref=ref,
-                  values={}, problem=None)
+    return render(
+        request,
+        "case_form.html",
+        kind="dispute",
+        provider=provider,
+        ref=ref,
+        values={},
+        problem=None,
+    )
 
 
 @router.post("/me/disputes", response_class=HTMLResponse)
@@ -129,8 +138,9 @@ def open_dispute(
     values = {"reason": reason, "evidence": evidence}
 
     def act() -> dict[str, Any]:
-        body = DisputeIn(provider=provider, ref=ref, reason=reason.strip(),
-                         evidence=evidence.strip() or None)
+        body = DisputeIn(
+            provider=provider, ref=ref, reason=reason.strip(), evidence=evidence.strip() or None
+        )
         return _open_dispute(registry(request), key, number, body)
 
     return _act(request, "dispute", provider, ref, values, act)
@@ -143,8 +153,15 @@ def repair_form(
     ref: Annotated[str, Query(max_length=128)],
 ) -> HTMLResponse:
     subject_session(request)
-    return render(request, "case_form.html", kind="repair", provider=provider, ref=ref,
-                  values={}, problem=None)
+    return render(
+        request,
+        "case_form.html",
+        kind="repair",
+        provider=provider,
+        ref=ref,
+        values={},
+        problem=None,
+    )
 
 
 @router.post("/me/repairs", response_class=HTMLResponse)
@@ -182,8 +199,16 @@ def _act(
         problem = exc.message
     else:
         return redirect(f"/me?opened={quote(str(case['id']))}#due")
-    return render(request, "case_form.html", status=422, kind=kind, provider=provider, ref=ref,
-                  values=values, problem=problem)
+    return render(
+        request,
+        "case_form.html",
+        status=422,
+        kind=kind,
+        provider=provider,
+        ref=ref,
+        values=values,
+        problem=problem,
+    )
 
 
 def _chart(rulebook: Rulebook, points: list[Point]) -> Markup:
@@ -191,8 +216,11 @@ def _chart(rulebook: Rulebook, points: list[Point]) -> Markup:
     scores = [p.score for p in points]
     low, high = min(scores) - 50, max(scores) + 50
     bands = [
-        (max(band.minimum if band.minimum is not None else low, low),
-         min(band.maximum if band.maximum is not None else high, high), band.grade)
+        (
+            max(band.minimum if band.minimum is not None else low, low),
+            min(band.maximum if band.maximum is not None else high, high),
+            band.grade,
+        )
         for band in rulebook.grades
         if (band.minimum is None or band.minimum <= high)
         and (band.maximum is None or band.maximum >= low)

@@ -31,9 +31,7 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/organisations", response_class=HTMLResponse)
-def search_page(
-    request: Request, q: Annotated[str, Query(max_length=100)] = ""
-) -> HTMLResponse:
+def search_page(request: Request, q: Annotated[str, Query(max_length=100)] = "") -> HTMLResponse:
     """The search form and, for a query, what it finds."""
     query = q.strip()
     found: Search | None = None
@@ -52,7 +50,12 @@ def organisation_page(request: Request, uscc: str) -> HTMLResponse:
         org = organisation(registry(request), Caller(None), uscc[:32])
     except ApiError as exc:
         return render(
-            request, "search.html", status=exc.status, q=uscc, found=None, too_short=False,
+            request,
+            "search.html",
+            status=exc.status,
+            q=uscc,
+            found=None,
+            too_short=False,
             not_found=True,
         )
     known = {code for code, _ in SECTIONS}

@@ -56,7 +56,11 @@ def login(
 
     def again(problem: str) -> HTMLResponse:
         return render(
-            request, "login.html", status=401, role=role, next=safe_next(next, ""),
+            request,
+            "login.html",
+            status=401,
+            role=role,
+            next=safe_next(next, ""),
             problem=problem,
         )
 
