@@ -87,8 +87,16 @@ def line_chart(
         ax = fig.add_subplot()
         for low, high, label in bands:
             ax.axhspan(low, high, alpha=0.06, color="#555555", linewidth=0)
-            ax.text(1.0, (low + high) / 2, f" {label}", transform=ax.get_yaxis_transform(),
-                    va="center", ha="left", fontsize=8, color="#555555")
+            ax.text(
+                1.0,
+                (low + high) / 2,
+                f" {label}",
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                ha="left",
+                fontsize=8,
+                color="#555555",
+            )
         for name, points in series.items():
             xs: list[Any] = [p[0] for p in points]
             ys = [p[1] for p in points]
@@ -111,8 +119,13 @@ def bar_chart(
     y_label: str = "",
     fmt: Format = "svg",
     size: tuple[float, float] = (7.0, 3.2),
+    label_rotation: float = 0,
 ) -> str | bytes:
-    """Grouped bars: one group per category, one bar per series (e.g. before / after)."""
+    """Grouped bars: one group per category, one bar per series (e.g. before / after).
+
+    ``label_rotation`` tilts the category labels (degrees) when they are long names, such as
+    providers, that would overlap if written level.
+    """
     with plt.rc_context(_STYLE):
         fig = _figure(*size)
         ax = fig.add_subplot()
@@ -123,6 +136,10 @@ def bar_chart(
             offset = (index - (count - 1) / 2) * width
             ax.bar([p + offset for p in positions], list(heights), width, label=name)
         ax.set_xticks(list(positions), list(categories))
+        if label_rotation:
+            ax.tick_params(axis="x", labelrotation=label_rotation)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
         ax.set_title(title)
         ax.set_ylabel(y_label)
         if len(values) > 1:
@@ -154,7 +171,14 @@ def heatmap(
         for i, row in enumerate(matrix):
             for j, value in enumerate(row):
                 colour = "white" if value > peak * 0.6 else "black"
-                ax.text(j, i, value_format.format(value), ha="center", va="center",
-                        fontsize=8, color=colour)
+                ax.text(
+                    j,
+                    i,
+                    value_format.format(value),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
         ax.set_title(title)
         return _render(fig, title, fmt)

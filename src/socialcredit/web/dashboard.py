@@ -10,6 +10,7 @@ version, so nobody switches a rulebook on by pressing "compare".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -22,6 +23,7 @@ from socialcredit.api.errors import ApiError
 from socialcredit.api.operator import MAX_RULEBOOK, overview, scored_names, what_if
 from socialcredit.engines import BulkUnavailable, load_bulk
 from socialcredit.rulebook import shipped_text
+from socialcredit.rulebook.model import GradeBand
 from socialcredit.store import rulebooks as activations
 from socialcredit.store.keys import Role
 from socialcredit.web.pages import redirect, registry, render, require_role, same_origin
@@ -44,29 +46,43 @@ def dashboard(request: Request) -> HTMLResponse:
                     "recent": [a["recent"] for a in arrivals],
                 },
                 title="records per provider",
-                size=(7.0, 3.4),
+                size=(7.0, 4.2),
+                label_rotation=35,
             )
         )
         if arrivals
         else None
     )
+    served = registry(request)
+    snapshots = [
+        {**snap, "order": _grades(served.rulebook(snap["rulebook"]).grades, snap["grades"])}
+        if snap.get("grades")
+        else snap
+        for snap in view["snapshots"]
+    ]
     snapshots = [
         {**snap, "charts": _snapshot_charts(snap)} if snap.get("grades") else snap
-        for snap in view["snapshots"]
+        for snap in snapshots
     ]
     return render(
         request, "dashboard.html", view=view, provider_chart=provider_chart, snapshots=snapshots
     )
 
 
+def _grades(bands: Sequence[GradeBand], counted: dict[str, int]) -> list[str]:
+    """The rulebook's grades best first, then any counted grade it no longer has."""
+    order = [band.grade for band in bands]
+    return order + sorted(set(counted) - set(order))
+
+
 def _snapshot_charts(snap: dict[str, Any]) -> list[Markup]:
     rulebook = snap["rulebook"]
-    grades = sorted(snap["grades"])
+    grades = snap["order"]
     out = [
         _svg(
             charts.bar_chart(
                 grades,
-                {"subjects": [snap["grades"][g] for g in grades]},
+                {"subjects": [snap["grades"].get(g, 0) for g in grades]},
                 title=f"{rulebook}: grades",
                 size=(5.0, 2.8),
             )
@@ -186,6 +202,19 @@ def _whatif_charts(answer: WhatIf) -> list[Markup]:
             )
         )
     ]
+    out.append(
+        _svg(
+            charts.heatmap(
+                [[float(answer.moves[old, new]) for new in answer.grades] for old in answer.grades],
+                answer.grades,
+                title="moves between grades",
+                row_title=f"grade under {answer.current.version}",
+                column_title=f"grade under {answer.candidate.version}",
+                value_format="{:.0f}",
+                size=(4.6, 4.0),
+            )
+        )
+    )
     if answer.lists:
         out.append(
             _svg(

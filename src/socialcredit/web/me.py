@@ -215,16 +215,12 @@ def _chart(rulebook: Rulebook, points: list[Point]) -> Markup:
     """The score over time, the rulebook's grade bands shaded behind it."""
     scores = [p.score for p in points]
     low, high = min(scores) - 50, max(scores) + 50
-    bands = [
-        (
-            max(band.minimum if band.minimum is not None else low, low),
-            min(band.maximum if band.maximum is not None else high, high),
-            band.grade,
-        )
-        for band in rulebook.grades
-        if (band.minimum is None or band.minimum <= high)
-        and (band.maximum is None or band.maximum >= low)
-    ]
+    bands = []
+    for band in rulebook.grades:  # the bands the line passes through or near, clipped
+        bottom = max(low if band.minimum is None else band.minimum, low)
+        top = min(high if band.maximum is None else band.maximum, high)
+        if bottom < top:
+            bands.append((bottom, top, band.grade))
     svg = charts.line_chart(
         {rulebook.name: [(p.day, p.score) for p in points]},
         title=f"{rulebook.name} {rulebook.version}",
