@@ -118,7 +118,9 @@ def _records(
     return [
         {
             **entry.to_json(),
-            "status_words": entry.describe(),
+            "status_words": "erased after the retention period"
+            if entry.type is None and entry.kind != "revocation"
+            else entry.describe(),
             "dispute": disputes.get((entry.provider, entry.ref)),
             "scoring": parts.get((entry.provider, entry.ref), []),
         }

@@ -452,10 +452,13 @@ class Registry:
 
     def verify(self, anchors: Mapping[int, bytes] | None = None) -> VerifyReport:
         """Recompute every chain; ``anchors`` are ledger entry hashes recorded elsewhere."""
-        from socialcredit.store import cases
+        from socialcredit.store import archive, cases
 
         with self.engine.connect() as conn:
-            checked, problem = ledger.verify_ledger(conn, anchors)
+            erased, erase_problem = archive.erased_seqs(conn)
+            checked, problem = ledger.verify_ledger(conn, anchors, erased=erased)
+            if problem is None and erase_problem is not None:
+                problem = ledger.ChainProblem(ledger.LEDGER, 0, erase_problem)
             op_checked, op_problem = _verify_oplog(conn)
             audit_checked, audit_problem = audit.verify(conn)
             case_checked, case_problem = cases.verify(conn)
