@@ -385,6 +385,10 @@ def test_human_review_of_a_list_decision_is_tracked_like_a_dispute(desk: Desk) -
     case = opened.json()
     assert case["list"] == "blacklist" and case["deadline"] == "2026-12-02"
     assert_error(desk.post(url, ask, "subject"), 409, "already_under_review")
+    unknown = assert_error(
+        desk.post(url, ask | {"rulebook": "nope"}, "subject"), 422, "invalid_request"
+    )
+    assert unknown["errors"][0]["field"] == "rulebook"
     decision = {"outcome": "upheld", "reasons": "the court listing is in force"}
     assert_error(
         desk.post(f"/v1/reviews/{case['id']}/decision", decision, "court"), 403, "wrong_role"
@@ -409,3 +413,26 @@ def test_the_earliest_rulebook_deadline_applies_and_30_days_without_any() -> Non
     rongcheng = load_rulebook("rongcheng")
     assert dispute_deadline(date(2026, 11, 23), [rongcheng]) == date(2026, 12, 2)
     assert dispute_deadline(date(2026, 11, 23), []) == date(2026, 12, 23)
+
+
+def test_a_subject_applies_for_repair_of_its_own_file_without_naming_itself(desk: Desk) -> None:
+    desk.post("/v1/records", DEBTOR, "court")
+    body = {"provider": "court.rongcheng", "ref": "D-1", "commitment": "I will pay"}
+    assert desk.post("/v1/repairs", body, "subject").status_code == 201
+    assert_error(desk.post("/v1/repairs", body, "other"), 404, "no_record")
+    assert_error(desk.post("/v1/repairs", body, "admin"), 403, "wrong_role")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "dispute_deadline_days = 0\n",
+        'repair_min_publicity = "soon"\n',
+        'dispute_deadline_working_days = "7"\n',
+    ],
+)
+def test_the_rulebook_checker_refuses_bad_due_process_settings(tmp_path: Path, line: str) -> None:
+    from socialcredit.rulebook import RulebookError
+
+    with pytest.raises(RulebookError):
+        load_rulebook(str(_variant(tmp_path, line)))

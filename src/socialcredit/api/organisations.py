@@ -20,6 +20,7 @@ from socialcredit.api.errors import ApiError, ErrorBody, invalid_field
 from socialcredit.catalog import Polarity
 from socialcredit.identifiers import InvalidIdentifier, SubjectKind, infer_kind, normalise_uscc
 from socialcredit.scoring import evaluate
+from socialcredit.store import outbox
 from socialcredit.store.registry import SubjectNotFound
 
 router = APIRouter(tags=["organisations"])
@@ -82,6 +83,8 @@ def organisation(
     names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
     counted = served.scored_records(file, today)
     results = [evaluate(counted, served.rulebook(n), today, file.subject.kind) for n in names]
+    if any(x.lists for x in results):  # the organisation is told before the public sees it
+        outbox.notify(served, file, today)
     types = served.record_types()
     penalties = [
         Penalty(
