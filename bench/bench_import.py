@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import sys
@@ -61,15 +62,33 @@ def fresh_registry(workdir: Path, name: str) -> Registry:
     return registry
 
 
-def run_import(workdir: Path, path: Path, workers: int | None) -> tuple[float, int]:
+def run_import(workdir: Path, path: Path, workers: int | None) -> tuple[float, int, float, float]:
+    """Wall seconds, records accepted, and CPU seconds of this process and of the workers.
+
+    The CPU figures say what the import costs whatever else the machine is doing: on an idle
+    machine the wall time approaches the larger of the two (the two sides overlap).
+    """
     registry = fresh_registry(workdir, "import.db")
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     summary = import_file(registry, path, workers=workers)
     elapsed = time.perf_counter() - started
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if summary.rejected:
         raise SystemExit(f"benchmark input had {summary.rejected} rejects: {summary.rejects_file}")
     registry.engine.dispose()
-    return elapsed, summary.accepted
+
+    def cpu(after: Any, before: Any) -> float:
+        return float(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+    return (
+        elapsed,
+        summary.accepted,
+        cpu(self_after, self_before),
+        cpu(children_after, children_before),
+    )
 
 
 def ledger_rows(workdir: Path) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -127,15 +146,21 @@ def main() -> None:
         os.environ["SCS_SECRET_FILE"] = str(workdir / "secret.key")
         columns: list[str] = []
         rows: list[tuple[Any, ...]] = []
+        main_cpu: list[float] = []
+        worker_cpu: list[float] = []
         for run in range(args.repeat):
-            elapsed, accepted = run_import(workdir, path, args.workers)
+            elapsed, accepted, cpu_main, cpu_workers = run_import(workdir, path, args.workers)
             ours.append(elapsed)
+            main_cpu.append(cpu_main)
+            worker_cpu.append(cpu_workers)
             if run == 0:
                 columns, rows = ledger_rows(workdir)
             bare.append(run_bare(workdir, columns, rows))
             print(
                 f"run {run + 1}: import {accepted / elapsed:,.0f} rec/s, "
-                f"bare executemany {len(rows) / bare[-1]:,.0f} rows/s",
+                f"bare executemany {len(rows) / bare[-1]:,.0f} rows/s; CPU per record: "
+                f"main {cpu_main / accepted * 1e6:.1f} µs, "
+                f"workers {cpu_workers / accepted * 1e6:.1f} µs",
                 file=sys.stderr,
             )
     ours_rate = args.records / statistics.median(ours)
@@ -150,6 +175,9 @@ def main() -> None:
         "bare_executemany_median_s": round(statistics.median(bare), 2),
         "bare_executemany_rows_per_s": round(bare_rate),
         "ratio_to_bare": round(ours_rate / bare_rate, 3),
+        "cpu_us_per_record_main": round(statistics.median(main_cpu) / args.records * 1e6, 1),
+        "cpu_us_per_record_workers": round(statistics.median(worker_cpu) / args.records * 1e6, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "targets": {"records_per_s": 50_000, "ratio_to_bare": 0.25},
         "cpus": os.cpu_count(),
     }

@@ -133,3 +133,78 @@ def test_arbitrary_json_is_either_a_record_or_a_list_of_named_errors(data: dict[
         VALIDATOR.from_json(data)
     except RecordRejected as exc:
         assert exc.errors and all(e.field and e.reason for e in exc.errors)
+
+
+# -- the quick path of bulk imports gives the full validator's answers --------------------------
+def _values(*plain: Any) -> st.SearchStrategy[Any]:
+    odd = st.one_of(
+        st.none(),
+        st.integers(-5, 10**14),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.text(max_size=12),
+        st.sampled_from([" T-1", "T  1", "", "x" * 129, "a\x00b", "２０２５-06-01", "-0"]),
+        st.lists(st.integers(), max_size=1),
+    )
+    return st.one_of(st.sampled_from(plain), odd) if plain else odd
+
+
+_quick_records = st.fixed_dictionaries(
+    {
+        "provider": _values("police.traffic", "court.rongcheng", "bank.rongcheng_rcb"),
+        "ref": _values("T-1", "R 2", "参考-9"),
+        "subject": st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "kind": _values("person", "organisation", "institution"),
+                    "id": _values(PERSON, "110105491231002", ORG, " " + ORG.lower(), "1101"),
+                },
+                optional={
+                    "name": _values("Li Wei", "  Li Wei ", "   ", "王\u2028伟"),
+                    "age": _values(),
+                },
+            ),
+            _values(),
+        ),
+        "type": _values("traffic.warning", "traffic.major_violation", "loan.arrears_month"),
+        "occurred_on": _values("2025-06-01", "2026-11-24", "2025-02-30", "2025-6-1"),
+    },
+    optional={
+        "reported_on": _values("2025-06-02", "2025-05-31"),
+        "act": _values("A-1", "A 1 "),
+        "amount": _values(200, 200.5, -0.0, 1e13, 1e13 + 2),
+        "quantity": _values(3, 0),
+        "relates_to": _values("T-0"),
+        "evidence": _values("photo 7", "line\nbreak", " x "),
+        "legal_basis": _values("Road Traffic Safety Law art. 90"),
+        "colour": _values("red"),
+    },
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_quick_records)
+def test_the_quick_path_accepts_only_what_the_validator_accepts_and_agrees_on_it(
+    data: dict[str, Any],
+) -> None:
+    from socialcredit.intake import record_content
+
+    quick = RecordValidator(VALIDATOR.providers, VALIDATOR.types, TODAY).quick_json(data)
+    try:
+        full = VALIDATOR.from_json(data)
+    except RecordRejected:
+        assert quick is None, f"the quick path accepted a record the validator refuses: {quick}"
+        return
+    if quick is None:
+        return  # unsure is always allowed: the validator then decides
+    (provider, ref, kind, number, name, rtype, occurred, reported, act, amount, quantity,
+     relates_to, evidence, legal_basis) = quick  # fmt: skip
+    assert (kind, number) == (full.subject.kind.value, full.subject.id)
+    assert record_content(full) == (
+        "record", provider, ref, rtype, occurred, reported, act, amount, quantity, relates_to,
+        evidence, legal_basis, name, None, None,
+    )  # fmt: skip
+
+
+def test_the_quick_path_takes_the_plain_record() -> None:
+    assert VALIDATOR.quick_json(record()) is not None

@@ -39,7 +39,7 @@ from socialcredit.intake import (
 from socialcredit.records import FLAT_COLUMNS, REQUIRED_FLAT_COLUMNS, FieldError
 from socialcredit.store.registry import Registry
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = 20_000
 #: JSON Lines are read in blocks of this size and cut into batches of lines.
 BLOCK_BYTES = 1024 * 1024
 #: Files smaller than this are prepared in-process: starting workers would cost more.

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from socialcredit.catalog import RecordType
-from socialcredit.identifiers import display_form, subject_key
+from socialcredit.identifiers import SubjectKind, display_form, subject_key
 from socialcredit.providers import Provider
 from socialcredit.records import FieldError, Record, RecordRejected, RecordValidator
 
@@ -149,6 +149,8 @@ class Preparer:
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}
 
     def prepare(self, payload: Payload) -> ChunkResult:
+        if payload.kind == "jsonl":
+            return self._prepare_lines(payload)
         lines: list[int] = []
         prepared: list[PreparedRow] = []
         rejected: list[Rejection] = []
@@ -167,17 +169,63 @@ class Preparer:
             prepared.append(tuple(self.prepare_record(record)))  # type: ignore[arg-type]
         return ChunkResult(rows, lines, prepared, rejected)
 
+    def _prepare_lines(self, payload: Payload) -> ChunkResult:
+        """JSON lines, the bulk format: each line through ``quick_json`` when it can be, and
+        through the full validator (which names every error) when it cannot."""
+        lines: list[int] = []
+        prepared: list[PreparedRow] = []
+        rejected: list[Rejection] = []
+        rows = 0
+        quick, keys, loads = self.validator.quick_json, self._keys, orjson.loads
+        for line, raw in enumerate(payload.data, payload.first_line):
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                if not raw.strip():
+                    continue
+                rows += 1
+                error = FieldError("line", f"not valid JSON: {exc}")
+                rejected.append(Rejection(line, [error], input_text(raw), True))
+                continue
+            rows += 1
+            plain = quick(obj)
+            if plain is None:
+                try:
+                    record = self.validator.from_json(obj)
+                except RecordRejected as exc:
+                    rejected.append(Rejection(line, exc.errors, input_text(obj), False))
+                    continue
+                lines.append(line)
+                prepared.append(tuple(self.prepare_record(record)))  # type: ignore[arg-type]
+                continue
+            (provider, ref, kind, number, name, rtype, occurred, reported, act, amount,
+             quantity, relates_to, evidence, legal_basis) = plain  # fmt: skip
+            known = keys.get((kind, number)) or self._subject_keys(kind, number)
+            content = (
+                "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
+                relates_to, evidence, legal_basis, name, None, None,
+            )  # fmt: skip
+            lines.append(line)
+            prepared.append(
+                (kind, known[0], known[1], content, content_digest(kind, known[0], content))
+            )
+        return ChunkResult(rows, lines, prepared, rejected)
+
     def prepare_record(self, record: Record) -> Prepared:
         subject = record.subject
         kind = subject.kind.value
-        known = self._keys.get((kind, subject.id))
-        if known is None:
-            known = self._keys[(kind, subject.id)] = (
-                subject_key(self.context.secret, subject.kind, subject.id),
-                display_form(subject.kind, subject.id),
-            )
+        known = self._keys.get((kind, subject.id)) or self._subject_keys(kind, subject.id)
         content = record_content(record)
         return Prepared(kind, known[0], known[1], content, content_digest(kind, known[0], content))
+
+    def _subject_keys(self, kind: str, number: str) -> tuple[str, str]:
+        """A subject's keyed hash and display form, computed once per import and process."""
+        subject_kind = SubjectKind(kind)
+        known = self._keys[(kind, number)] = (
+            subject_key(self.context.secret, subject_kind, number),
+            display_form(subject_kind, number),
+        )
+        return known
 
 
 def rows_of(payload: Payload) -> Iterator[tuple[int, Any, bool, FieldError | None]]:

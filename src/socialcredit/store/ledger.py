@@ -8,6 +8,7 @@ so any edit of a stored value, or of a subject's key, shows up as the first bad 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,42 +117,50 @@ def append_prepared(
     """
     result = BatchResult()
     seq, head = lock_head(conn)
-    subject_ids = resolver.ids(conn, items)
+    known = resolver.ensure(conn, items)
 
+    # One pass does it all for the usual batch (new refs, known kinds): resolve, drop
+    # in-batch repeats, number and chain. ``chain.entry_hash`` is written out inline.
+    sha256, stamp = hashlib.sha256, recorded_at.encode()
+    rows: list[tuple[Any, ...]] = []
     pending: list[tuple[int, int, tuple[Any, ...], bytes]] = []
     first_of: dict[tuple[str, str], tuple[int, bytes]] = {}
     repeats: list[tuple[int, int]] = []  # (position, position of the identical first copy)
-    for pos, (_kind, _key, _display, content, digest) in enumerate(items):
-        resolved = subject_ids[pos]
-        if isinstance(resolved, FieldError):
-            result.rejected[pos] = [resolved]
+    next_seq, next_head = seq, head
+    for pos, (kind, key, _display, content, digest) in enumerate(items):
+        entry = known[key]
+        if entry.kind != kind:
+            result.rejected[pos] = [_kind_conflict(entry, kind)]
             continue
         ident = (content[1], content[2])
         earlier = first_of.get(ident)
         if earlier is None:
             first_of[ident] = (pos, digest)
-            pending.append((pos, resolved.id, content, digest))
+            pending.append((pos, entry.id, content, digest))
+            next_seq += 1
+            next_head = sha256(next_head + next_seq.to_bytes(8, "big") + stamp + digest).digest()
+            rows.append((next_seq, entry.id, *content, recorded_at, digest, next_head))
         elif earlier[1] == digest:
             repeats.append((pos, earlier[0]))
         else:
             result.rejected[pos] = [_ref_conflict(ident[1], "earlier in this batch")]
-    seen = list(first_of)
 
-    # Optimistic on SQLite: most imports bring new refs, so try without looking any up; a
+    # Optimistic on SQLite: most imports bring new refs, so insert without looking any up; a
     # unique violation rolls back to the savepoint and the batch is redone against what is
     # stored. (PostgreSQL aborts psycopg's executemany pipeline on the first violation, so
     # there the lookup comes first.)
-    stamp = recorded_at.encode()
+    chained = _Chained(rows, [p[0] for p in pending], [], {}, next_seq, next_head)
     if conn.dialect.name == "sqlite":
-        chained = _chain(pending, {}, seq, head, stamp, recorded_at)
         try:
             with conn.begin_nested():
-                insert_entries(conn, chained.rows)
+                insert_entries(conn, rows)
         except IntegrityError:
-            chained = _chain(pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at)
+            chained = _chain(pending, _stored_hashes(conn, list(first_of)), seq, head, stamp,
+                             recorded_at)  # fmt: skip
             insert_entries(conn, chained.rows)
     else:
-        chained = _chain(pending, _stored_hashes(conn, seen), seq, head, stamp, recorded_at)
+        chained = _chain(pending, _stored_hashes(conn, list(first_of)), seq, head, stamp,
+                         recorded_at)  # fmt: skip
         insert_entries(conn, chained.rows)
     result.accepted = chained.accepted
     result.duplicates.extend(chained.duplicates)
@@ -225,6 +234,10 @@ def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+def _kind_conflict(entry: SubjectEntry, kind: str) -> FieldError:
+    return FieldError("subject.kind", f"this subject is registered as {entry.kind}, not {kind}")
+
+
 def _ref_conflict(ref: str, where: str) -> FieldError:
     return FieldError(
         "ref",
@@ -280,9 +293,8 @@ class SubjectResolver:
     def __init__(self) -> None:
         self._cache: dict[str, SubjectEntry] = {}
 
-    def ids(
-        self, conn: Connection, items: Sequence[PreparedRow]
-    ) -> list[SubjectEntry | FieldError]:
+    def ensure(self, conn: Connection, items: Sequence[PreparedRow]) -> dict[str, SubjectEntry]:
+        """Make sure every subject the items name is stored; return the key → subject map."""
         cache = self._cache
         unknown = {item[1]: item for item in items if item[1] not in cache}
         if unknown:
@@ -307,17 +319,17 @@ class SubjectResolver:
                 )
                 for sid, kind, key, _, _ in rows:
                     cache[key] = SubjectEntry(sid, kind, key)
+        return cache
+
+    def ids(
+        self, conn: Connection, items: Sequence[PreparedRow]
+    ) -> list[SubjectEntry | FieldError]:
+        """Each item's subject, or why the item cannot name it (a kind other than stored)."""
+        known = self.ensure(conn, items)
         out: list[SubjectEntry | FieldError] = []
         for kind, key, *_ in items:
-            entry = cache[key]
-            if entry.kind != kind:
-                out.append(
-                    FieldError(
-                        "subject.kind", f"this subject is registered as {entry.kind}, not {kind}"
-                    )
-                )
-            else:
-                out.append(entry)
+            entry = known[key]
+            out.append(entry if entry.kind == kind else _kind_conflict(entry, kind))
         return out
 
     def forget(self) -> None:
