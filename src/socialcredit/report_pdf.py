@@ -1,6 +1,6 @@
 """The credit report as an A4 PDF (reportlab): a document a person files and keeps.
 
-Headed and paged ("page 2 of 5", the subject and date on every page), the chart as an image,
+Headed and paged (the subject, date and page number on every page), the chart as an image,
 tables that break across pages with their header repeated. Chinese reason texts use
 reportlab's built-in CID font STSong-Light, which every PDF reader can show without
 embedding a font file.
@@ -36,7 +36,7 @@ BODY = ParagraphStyle("body", parent=_STYLES["BodyText"], fontSize=9, leading=11
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7.5, leading=9.5, textColor=colors.grey)
 ZH = ParagraphStyle("zh", parent=BODY, fontName=ZH_FONT)
 H1 = ParagraphStyle("h1", parent=_STYLES["Title"], fontSize=18, alignment=0, spaceAfter=2)
-H2 = ParagraphStyle("h2", parent=_STYLES["Heading2"], fontSize=12, spaceBefore=10)
+H2 = ParagraphStyle("h2", parent=_STYLES["Heading2"], fontSize=12, spaceBefore=10, keepWithNext=1)
 _TABLE = TableStyle(
     [
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
@@ -122,7 +122,9 @@ def render(data: dict[str, Any], chart_png: bytes) -> bytes:
                 parts or "—",
             ]
         )
-    story.append(_table(["record", "date", "status", "what it does"], rows, [0.28, 0.1, 0.2, 0.42]))
+    story.append(
+        _table(["record", "date", "status", "what it does"], rows, [0.27, 0.13, 0.19, 0.41])
+    )
 
     for title, key in (
         ("Disputes", "disputes"),
@@ -130,10 +132,10 @@ def render(data: dict[str, Any], chart_png: bytes) -> bytes:
         ("Credit repair", "repairs"),
         ("Deletions on request", "deletions"),
     ):
-        story.append(_p(title, H2))
+        heading = _p(title, H2)
         if not data[key]:
-            story.append(_p("None.", SMALL))
-        for case in data[key]:
+            story.append(KeepTogether([heading, _p("None.", SMALL)]))
+        for n, case in enumerate(data[key]):
             head = _p(
                 f"{case['id']} — {case['state']}. "
                 + (f"Record {case['provider']} · {case['ref']}. " if case.get("ref") else "")
@@ -151,12 +153,10 @@ def render(data: dict[str, Any], chart_png: bytes) -> bytes:
                 ]
                 for s in case["timeline"]
             ]
-            story.append(
-                KeepTogether([head, _table(["when", "step", "details"], steps, [0.13, 0.17, 0.7])])
-            )
+            block = [head, _table(["when", "step", "details"], steps, [0.14, 0.17, 0.69])]
+            story.append(KeepTogether([heading, *block] if n == 0 else block))
 
-    story.append(_p("Notices", H2))
-    story.append(
+    notices = (
         _table(
             ["created", "kind", "about", "delivery"],
             [
@@ -173,8 +173,8 @@ def render(data: dict[str, Any], chart_png: bytes) -> bytes:
         if data["notices"]
         else _p("None.", SMALL)
     )
-    story.append(_p("Who looked at this file (last 12 months)", H2))
-    story.append(
+    story.append(KeepTogether([_p("Notices", H2), notices]))
+    looked = (
         _table(
             ["time", "role", "key", "action", "purpose", "result"],
             [
@@ -193,6 +193,7 @@ def render(data: dict[str, Any], chart_png: bytes) -> bytes:
         if data["access_log"]
         else _p("Nobody.", SMALL)
     )
+    story.append(KeepTogether([_p("Who looked at this file (last 12 months)", H2), looked]))
     story += [
         Spacer(1, 6 * mm),
         _p(
