@@ -220,6 +220,22 @@ def test_a_provider_revokes_or_corrects_a_disputed_record_through_the_ledger(
     first = desk.post(
         "/v1/disputes", {"provider": "police.traffic", "ref": "T-0001", "reason": "x"}, "subject"
     ).json()
+    reused = desk.post(
+        f"/v1/disputes/{first['id']}/answer",
+        {"outcome": "corrected", "reasons": "amount", "record": record(ref="T-0001")},
+        "police",
+    )
+    assert_error(reused, 409, "amendment_refused")
+    nothing = desk.post(
+        f"/v1/disputes/{first['id']}/answer", {"outcome": "corrected", "reasons": "?"}, "police"
+    )
+    assert assert_error(nothing, 422, "invalid_request")["errors"][0]["field"] == "record"
+    invalid = desk.post(
+        f"/v1/disputes/{first['id']}/answer",
+        {"outcome": "corrected", "reasons": "?", "record": record(ref="T-9", type="no.such")},
+        "police",
+    )
+    assert assert_error(invalid, 422, "invalid_request")["errors"][0]["field"] == "record.type"
     fixed = record(ref="T-0001c", amount=100)
     corrected = desk.post(
         f"/v1/disputes/{first['id']}/answer",

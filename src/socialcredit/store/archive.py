@@ -94,7 +94,7 @@ def erase_expired(
         refs = due(file, books, moment)
         if not refs:
             continue
-        with registry._writing() as conn:
+        with registry.writing() as conn:
             seqs = _erase(conn, subject_id, refs)
             if seqs:
                 registry.log_action(
