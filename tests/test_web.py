@@ -203,10 +203,10 @@ def test_my_record_explains_and_is_audited_like_the_report(
     actions = [row.action for row in _audit_rows(web_world)[before:]]
     assert "report" in actions
     twin = httpx.get(
-        f"{web_world.url}/v1/subjects/{PERSON}/scores",
+        f"{web_world.url}/v1/subjects/{PERSON}/report",
         headers={"Authorization": f"Bearer {web_world.tokens['subject']}"},
     ).json()
-    last = twin["rulebooks"][0]["points"][-1]
+    last = twin["score_history"][0]["points"][-1]
     assert f'<strong class="score-value">{last["score"]}</strong>' in page
 
 

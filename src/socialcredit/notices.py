@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,9 +46,14 @@ def how_to_dispute(provider: str, ref: str, rulebook: Rulebook) -> dict[str, str
     }
 
 
-def drafts(result: Result, rulebook: Rulebook) -> list[Draft]:
+def drafts(
+    result: Result, rulebook: Rulebook, record_basis: Mapping[tuple[str, str], str | None] = {}
+) -> list[Draft]:
     """The notices ``result`` calls for: one per adverse counted record, one per restricting
-    list membership (with the measures it triggers and their legal bases)."""
+    list membership (with the measures it triggers and their legal bases).
+
+    ``record_basis`` is the legal basis each provider cited for its record (by provider and
+    ref); the notice names it first, and the rulebook's basis for scoring it beside it."""
     reasons = [r.to_json() for r in result.reasons]
     restrictions = [m for m in result.measures if m.kind == MeasureKind.RESTRICTION.value]
     out = []
@@ -80,7 +85,8 @@ def drafts(result: Result, rulebook: Rulebook) -> list[Draft]:
                         "grade": result.grade,
                     },
                     "why": list(c.why),
-                    "legal_basis": c.legal_basis,
+                    "legal_basis": record_basis.get((c.provider, c.ref)) or c.legal_basis,
+                    "rule_basis": c.legal_basis,
                     "reasons": reasons,
                     "restrictions": [m.to_json() for m in restrictions],
                     "how_to_dispute": how_to_dispute(c.provider, c.ref, rulebook),

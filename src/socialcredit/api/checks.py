@@ -20,11 +20,11 @@ from socialcredit import clock
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, invalid_field
-from socialcredit.disputes import CaseKind
+from socialcredit.disputes import Case, CaseKind, counting
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import cases, outbox
 from socialcredit.store.keys import ApiKey, Role, defined_measures
-from socialcredit.store.registry import Registry, SubjectNotFound
+from socialcredit.store.registry import SubjectNotFound
 
 router = APIRouter(tags=["checks"])
 
@@ -108,7 +108,10 @@ def check(
     except SubjectNotFound:  # no file: nothing applies; the answer does not say which
         applied, reasons, version = [], [], rulebook.version
     else:
-        result = evaluate(served.scored_records(file, today), rulebook, today, file.subject.kind)
+        with served.engine.connect() as conn:
+            subject_cases = cases.for_subject(conn, file.subject.id, CaseKind.DISPUTE)
+        counted = counting(file.records, subject_cases, today)
+        result = evaluate(counted, rulebook, today, file.subject.kind)
         applied = [m for m in result.measures if m.code == measure]
         reasons = [
             ReasonOut(code=r.code, text_en=r.text_en, text_zh=r.text_zh) for r in result.reasons
@@ -116,7 +119,7 @@ def check(
         version = result.version
         if applied:  # the subject is told before any consumer learns of a restriction
             outbox.notify(served, file, today)
-        disputed = _disputed(served, file.subject.id, result, today)
+        disputed = _disputed(subject_cases, result, today)
     access.audit(
         served,
         key,
@@ -140,10 +143,9 @@ def check(
     )
 
 
-def _disputed(served: Registry, subject_id: int, result: Result, today: date) -> list[Any]:
-    """Open disputes of records this answer rests on, or that stopped counting for one."""
-    with served.engine.connect() as conn:
-        found = cases.for_subject(conn, subject_id, CaseKind.DISPUTE)
+def _disputed(found: list[Case], result: Result, today: date) -> list[Any]:
+    """The subject's records under open dispute; ``counts`` says whether the answer rests on
+    one (a record past its deadline unanswered does not count)."""
     relevant = {(c.provider, c.ref) for c in result.contributions}
     return [
         DisputedRecord(

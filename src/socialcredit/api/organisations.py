@@ -30,6 +30,7 @@ from socialcredit.identifiers import (
     subject_key,
 )
 from socialcredit.scoring import Result, evaluate
+from socialcredit.store import outbox
 from socialcredit.store.registry import Registry, SubjectNotFound
 from socialcredit.store.schema import subjects
 
@@ -95,6 +96,8 @@ def organisation(
     names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
     counted = served.scored_records(file, today)
     results = [evaluate(counted, served.rulebook(n), today, file.subject.kind) for n in names]
+    if any(x.lists for x in results):  # the organisation is told before the public sees it
+        outbox.notify(served, file, today)
     types = served.record_types()
     until = _in_force_until(results)
     penalties = [

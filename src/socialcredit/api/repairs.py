@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.casework import actor, body_of, file_for, refusals
+from socialcredit.api.casework import actor, body_of, file_for, own_file, refusals
 from socialcredit.api.disputes import (
     RESPONSES,
     CasePath,
@@ -71,6 +71,27 @@ def apply_for(served: Registry, key: ApiKey, subject_id: str, body: RepairIn) ->
         )
     access.audit(served, key, file.subject.id, "repair", "applied")
     return shown(case)
+
+
+@router.post("/v1/repairs", status_code=201, responses=RESPONSES)
+async def apply_my_repair(
+    request: Request,
+    served: RegistryDep,
+    key: Annotated[ApiKey, Depends(require(Role.SUBJECT))],
+) -> dict[str, Any]:
+    """The same for the caller's own file (a subject key)."""
+    body = await body_of(request, RepairIn)
+
+    def apply() -> dict[str, Any]:
+        file = own_file(served, key, "repair")
+        with refusals():
+            case = cases.apply_repair(
+                served, file, body.provider, body.ref, body.commitment, actor(key)
+            )
+        access.audit(served, key, file.subject.id, "repair", "applied")
+        return shown(case)
+
+    return await run_in_threadpool(apply)
 
 
 @router.get("/v1/subjects/{subject_id}/repairs", responses=RESPONSES)

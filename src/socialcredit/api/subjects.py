@@ -1,7 +1,9 @@
 """A subject's own data: the report (``/v1/subjects/{id}/report``) and who looked at it.
 
-The report is the JSON twin of ``scs explain --json``: score, grade, lists, measures,
-reasons and every record's part under each active rulebook, and the whole history. Only the
+The report (``socialcredit.report``) holds what ``scs explain --json`` does — score, grade,
+lists, measures, reasons and every record's part under each active rulebook, and the whole
+history — plus the score over the last years, disputes, repairs, notices and the access log,
+as JSON, HTML or PDF (``?format=``). Only the
 subject's own key and admins may read it, and every attempt is audited — a refused one too,
 under the subject it was aimed at, with the result ``refused``: a person whose report
 someone tried to read without the right deserves to see that in their access log.
@@ -9,71 +11,47 @@ someone tried to read without the right deserves to see that in their access log
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from socialcredit import clock
+from socialcredit import report as credit_report
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.casework import file_for
-from socialcredit.api.errors import COMMON_RESPONSES, ErrorBody
-from socialcredit.rulebook import Rulebook
-from socialcredit.scoring import Result, evaluate
+from socialcredit.api.casework import own_file
+from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody
+from socialcredit.identifiers import subject_key
 from socialcredit.store import audit as trail
 from socialcredit.store.keys import ApiKey, Role
 from socialcredit.store.queries import SubjectFile
-from socialcredit.store.registry import Registry
+from socialcredit.store.registry import Registry, SubjectNotFound
 from socialcredit.store.schema import subjects
-from socialcredit.timeline import Point, scores_over_time
 
 router = APIRouter(tags=["subjects"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "the registry has no file on the subject"}
 }
+_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the report as JSON, HTML or PDF (``format``)",
+        "content": {"text/html": {}, "application/pdf": {}},
+    }
+}
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    """A subject's file and its results under each active rulebook, read and audited."""
-
-    file: SubjectFile
-    as_of: date
-    results: list[tuple[Rulebook, Result]]
-
-    def to_json(self) -> dict[str, Any]:
-        who = self.file.subject
-        return {
-            "subject": {"kind": who.kind.value, "id": who.display, "name": who.name},
-            "as_of": self.as_of.isoformat(),
-            "results": [result.to_json() for _, result in self.results],
-            "history": [entry.to_json() for entry in self.file.history],
-        }
-
-
-def read_report(served: Registry, key: ApiKey, raw_id: str) -> Report:
-    """The subject's report for its own key or an admin's, audited before it is returned.
-
-    Shared by the JSON endpoints and the web page of the subject's record, so the page and
-    its JSON twin refuse, log and answer exactly alike.
-    """
-    file = file_for(served, key, raw_id, "report")
-    target = file.subject.id
-    today = clock.today()
-    names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
-    rulebooks = [served.rulebook(n) for n in names]
-    results = [(rb, evaluate(file.records, rb, today, file.subject.kind)) for rb in rulebooks]
-    access.audit(served, key, target, "report", "ok")
-    return Report(file, today, results)
+ReportFormat = Annotated[
+    Literal["json", "html", "pdf"],
+    Query(description="json (default), html (a page) or pdf (a document to keep)"),
+]
 
 
 @router.get(
     "/v1/subjects/{subject_id}/report",
-    responses={**COMMON_RESPONSES, **_NOT_FOUND},
+    responses={**COMMON_RESPONSES, **_NOT_FOUND, **_FORMATS},
 )
 def report(
     served: RegistryDep,
@@ -81,42 +59,41 @@ def report(
     subject_id: Annotated[
         str, Path(min_length=1, max_length=32, description="resident number or USCC")
     ],
-) -> dict[str, Any]:
-    """The subject's report and explanation; for that subject's key or an admin's."""
-    return read_report(served, key, subject_id).to_json()
+    format: ReportFormat = "json",
+) -> Any:
+    """The subject's credit report; for that subject's key or an admin's."""
+    kind, number = access.identify(served, subject_id, "subject_id")
+    target = access.subject_id(served, kind, number)
+    if key.role is Role.SUBJECT and key.subject_key != subject_key(served.secret, kind, number):
+        access.audit(served, key, target, "report", "refused")
+        raise ApiError(403, "not_your_data", "a subject key reads its own subject's data only")
+    try:
+        file = served.subject_file(kind, number)
+    except SubjectNotFound:
+        access.audit(served, key, None, "report", "no_file")
+        raise ApiError(404, "no_file", "the registry has no file on this subject") from None
+    return _report(served, key, file, format)
 
 
-@router.get(
-    "/v1/subjects/{subject_id}/scores",
-    responses={**COMMON_RESPONSES, **_NOT_FOUND},
-)
-def scores(
+@router.get("/v1/me/report", responses={**COMMON_RESPONSES, **_NOT_FOUND, **_FORMATS})
+def my_report(
     served: RegistryDep,
-    key: Annotated[ApiKey, Depends(require(Role.SUBJECT, Role.ADMIN))],
-    subject_id: Annotated[
-        str, Path(min_length=1, max_length=32, description="resident number or USCC")
-    ],
-) -> dict[str, Any]:
-    """The subject's score and grade at each month's end of the last three years, per
-    rulebook (the chart on the subject's web page); audited as a read of the report."""
-    read = read_report(served, key, subject_id)
-    return {
-        "as_of": read.as_of.isoformat(),
-        "rulebooks": [
-            {
-                "rulebook": rb.name,
-                "version": rb.version,
-                "points": [p.to_json() for p in history_of(read, rb)],
-            }
-            for rb, _ in read.results
-        ],
-    }
+    key: Annotated[ApiKey, Depends(require(Role.SUBJECT))],
+    format: ReportFormat = "json",
+) -> Any:
+    """The caller's own credit report (a subject key)."""
+    return _report(served, key, own_file(served, key, "report"), format)
 
 
-def history_of(read: Report, rulebook: Rulebook) -> list[Point]:
-    """The subject's monthly scores under ``rulebook`` up to the report's day."""
-    who = read.file.subject
-    return scores_over_time(read.file.records, rulebook, who.kind, read.as_of)
+def _report(served: Registry, key: ApiKey, file: SubjectFile, fmt: str) -> Any:
+    access.audit(served, key, file.subject.id, "report", "ok")
+    data = credit_report.gather(served, file)
+    if fmt == "json":
+        return data
+    body = credit_report.render(data, fmt)
+    media = "text/html; charset=utf-8" if fmt == "html" else "application/pdf"
+    headers = {"Content-Disposition": f'inline; filename="credit-report-{data["as_of"]}.{fmt}"'}
+    return Response(body, media_type=media, headers=headers)
 
 
 class AccessEntry(BaseModel):

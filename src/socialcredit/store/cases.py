@@ -266,11 +266,8 @@ def answer_dispute(
     _still_open(case)
     assert case.provider is not None and case.ref is not None
     detail: dict[str, Any] = {"reasons": reasons}
-    if outcome == "revoked":
-        detail["ledger_seq"] = registry.revoke(
-            case.provider, case.ref, f"dispute {case.id}: {reasons}", f"revocation:{case.ref}"
-        )
-    elif outcome == "corrected":
+    fixed = None
+    if outcome == "corrected":
         if not isinstance(correction, Mapping):
             raise CaseError(
                 422,
@@ -291,10 +288,19 @@ def answer_dispute(
                 "record.provider: must be the disputed record's",
                 "record.provider",
             )
-        detail["ledger_seq"] = registry.correct(case.ref, fixed, f"dispute {case.id}: {reasons}")
-        detail["corrected_by"] = fixed.ref
-    with registry.writer.begin() as conn:
-        _close(conn, case, outcome, detail, actor, "answered")
+    why = f"dispute {case.id}: {reasons}"
+    try:
+        with registry.writing() as conn:  # the amendment and the answer land together
+            if outcome == "revoked":
+                detail["ledger_seq"] = registry.revoke(
+                    case.provider, case.ref, why, f"revocation:{case.ref}", conn
+                )
+            elif fixed is not None:
+                detail["ledger_seq"] = registry.correct(case.ref, fixed, why, conn)
+                detail["corrected_by"] = fixed.ref
+            _close(conn, case, outcome, detail, actor, "answered")
+    except ledger.AmendError as exc:
+        raise CaseError(409, "amendment_refused", str(exc), "record.ref") from None
     return _reload(registry, case_id)
 
 
@@ -424,7 +430,7 @@ def decide_repair(
     case = _get(registry, case_id, CaseKind.REPAIR)
     _still_open(case)
     detail: dict[str, Any] = {"reasons": reasons}
-    with registry._writing() as conn:
+    with registry.writing() as conn:
         if approve:
             detail["ledger_seq"], detail["filed_ref"] = _file_repair(registry, conn, case)
         _close(conn, case, "approved" if approve else "refused", detail, actor, "decided")
@@ -450,7 +456,7 @@ def delete_positive(
         )
     today = clock.today()
     deadline = deadlines.deletion_deadline(today, _books(registry))
-    with registry._writing() as conn:
+    with registry.writing() as conn:
         case_id = _open(
             conn, CaseKind.DELETION, subject_id, deadline, {}, actor, provider=provider, ref=ref
         )

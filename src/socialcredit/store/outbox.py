@@ -54,10 +54,11 @@ def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = N
     moment = as_of or clock.today()
     names = [a.name for a in registry.active_rulebooks()] or ["rongcheng"]
     records = registry.scored_records(file, moment)
+    basis = {(r.provider, r.ref): r.legal_basis for r in records}
     wanted: list[Draft] = []
     for name in names:
         book = registry.rulebook(name)
-        wanted += drafts(evaluate(records, book, moment, file.subject.kind), book)
+        wanted += drafts(evaluate(records, book, moment, file.subject.kind), book, basis)
     if not wanted:
         return 0
     with registry.writer.begin() as conn:

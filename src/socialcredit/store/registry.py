@@ -13,7 +13,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -262,6 +262,18 @@ class Registry:
         with self._writing() as conn:
             return ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
 
+    def writing(self) -> AbstractContextManager[Connection]:
+        """A writer transaction for several registry writes that must land together."""
+        return self._writing()
+
+    @contextmanager
+    def _within(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self._writing() as own:
+                yield own
+
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A writer transaction that may create subjects: one at a time in this process, and
@@ -274,10 +286,20 @@ class Registry:
                 self.resolver.forget()
                 raise
 
-    def revoke(self, provider: str, ref: str, reason: str, own_ref: str | None = None) -> int:
-        """Withdraw ``provider``'s record ``ref``; the revocation is a new ledger entry."""
+    def revoke(
+        self,
+        provider: str,
+        ref: str,
+        reason: str,
+        own_ref: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Withdraw ``provider``'s record ``ref``; the revocation is a new ledger entry.
+
+        ``conn``: a writer transaction of the caller's (``writing``) to land in, so that an
+        amendment and what it answers (a dispute) commit together."""
         _require_reason(reason)
-        with self.writer.begin() as conn:
+        with self._within(conn) as conn:
             return ledger.amend(
                 conn,
                 provider,
@@ -287,11 +309,11 @@ class Registry:
                 own_ref or f"revocation:{ref}",
             )
 
-    def correct(self, ref: str, record: Record, reason: str) -> int:
+    def correct(self, ref: str, record: Record, reason: str, conn: Connection | None = None) -> int:
         """Replace the provider's record ``ref`` by ``record`` (which has its own new ref)."""
         _require_reason(reason)
         prepared = self._preparer.prepare_record(record)
-        with self._writing() as conn:
+        with self._within(conn) as conn:
             resolved = self.resolver.ids(conn, [prepared])[0]
             if isinstance(resolved, FieldError):
                 raise ledger.AmendError(str(resolved))
@@ -452,10 +474,13 @@ class Registry:
 
     def verify(self, anchors: Mapping[int, bytes] | None = None) -> VerifyReport:
         """Recompute every chain; ``anchors`` are ledger entry hashes recorded elsewhere."""
-        from socialcredit.store import cases
+        from socialcredit.store import archive, cases
 
         with self.engine.connect() as conn:
-            checked, problem = ledger.verify_ledger(conn, anchors)
+            erased, erase_problem = archive.erased_seqs(conn)
+            checked, problem = ledger.verify_ledger(conn, anchors, erased=erased)
+            if problem is None and erase_problem is not None:
+                problem = ledger.ChainProblem(ledger.LEDGER, 0, erase_problem)
             op_checked, op_problem = _verify_oplog(conn)
             audit_checked, audit_problem = audit.verify(conn)
             case_checked, case_problem = cases.verify(conn)

@@ -1,18 +1,19 @@
 """My record: a subject's own page, for the subject's key.
 
-Everything here is what ``GET /v1/subjects/{id}/report``, ``/scores``, ``/disputes``,
-``/repairs``, ``/notices`` and ``/v1/me/access-log`` answer, read through the same functions
-(``api.subjects``, ``api.disputes``, ``api.repairs``, ``api.notices``): opening the page is
-a read of the subject's report and is audited like one, so it shows up in the access log on
-the same page. Opening a dispute or applying for repair calls the API's own functions too.
-Charts are drawn on the server (``charts``), so the page works without
-JavaScript and a screen reader gets the chart's title and the table beside it.
+The page is the credit report (``GET /v1/subjects/{id}/report``, ``api.subjects.report``)
+drawn for a person to read: the same function gathers it, refuses it and logs it, so the page
+shows exactly what the JSON twin holds — score and grade per rulebook with the score over the
+last years, reasons, lists, measures, every record and what it does, disputes, repairs,
+notices and the access log (where this very read appears). Opening a dispute or applying for
+repair calls the API's own functions too. Charts are drawn on the server (``charts``), so the
+page works without JavaScript, and a screen reader gets the chart's title and a table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -22,17 +23,13 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from socialcredit import charts
-from socialcredit.api.disputes import DisputeIn, _list, _open_dispute
+from socialcredit.api.disputes import DisputeIn, _open_dispute
 from socialcredit.api.errors import ApiError
-from socialcredit.api.notices import subject_notices
 from socialcredit.api.repairs import RepairIn, apply_for
-from socialcredit.api.subjects import AccessLog, Report, access_log, history_of, read_report
-from socialcredit.disputes import CaseKind
+from socialcredit.api.subjects import report
 from socialcredit.rulebook import Rulebook
-from socialcredit.scoring import Result
 from socialcredit.store.cases import MAX_COMMITMENT, MAX_EVIDENCE, MAX_REASON
 from socialcredit.store.keys import ApiKey, Role
-from socialcredit.timeline import Point
 from socialcredit.web import i18n
 from socialcredit.web.pages import (
     SUBJECT_COOKIE,
@@ -51,11 +48,11 @@ router = APIRouter(include_in_schema=False)
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """One rulebook's part of the page: the result, its history and its chart."""
+    """One rulebook's part of the page: its result and score history (report JSON), its chart."""
 
     rulebook: Rulebook
-    result: Result
-    history: list[Point]
+    result: dict[str, Any]
+    history: list[dict[str, Any]]
     chart: Markup
 
 
@@ -68,40 +65,29 @@ def subject_session(request: Request) -> tuple[ApiKey, str]:
     return key, number
 
 
-def read(request: Request) -> tuple[ApiKey, str, Report]:
-    """The session's subject and its report (audited), or an error page."""
-    key, number = subject_session(request)
-    try:
-        return key, number, read_report(registry(request), key, number)
-    except ApiError as exc:
-        raise PageRefused(
-            exc.status, "error.no_file" if exc.status == 404 else "error.refused"
-        ) from None
-
-
 @router.get("/me", response_class=HTMLResponse)
 def my_record(request: Request) -> HTMLResponse:
-    key, number, report = read(request)
+    key, number = subject_session(request)
     served = registry(request)
-    standings = [
-        Standing(rb, result, points, _chart(rb, points))
-        for rb, result in report.results
-        for points in [history_of(report, rb)]
-    ]
-    disputes = _list(served, key, number, CaseKind.DISPUTE)
-    repairs = _list(served, key, number, CaseKind.REPAIR)
-    notices = subject_notices(served, key, number)
-    log: AccessLog = access_log(served, key)  # last: it shows this page's own reads
+    try:
+        data: dict[str, Any] = report(served, key, number, "json")
+    except ApiError as exc:
+        message = "error.no_file" if exc.status == 404 else "error.refused"
+        raise PageRefused(exc.status, message) from None
+    histories = {h["rulebook"]: h["points"] for h in data["score_history"]}
+    standings = []
+    for result in data["results"]:
+        book = served.rulebook(result["rulebook"])
+        points = histories.get(result["rulebook"], [])
+        standings.append(Standing(book, result, points, _chart(book, points)))
+    disputed = {(r["provider"], r["ref"]): r["dispute"] for r in data["records"] if r["dispute"]}
     return render(
         request,
         "me.html",
-        report=report,
+        data=data,
         standings=standings,
         types=served.record_types(),
-        disputes=disputes,
-        repairs=repairs,
-        notices=notices,
-        access=log,
+        disputed=disputed,
         opened=request.query_params.get("opened", "")[:32],
     )
 
@@ -211,9 +197,9 @@ def _act(
     )
 
 
-def _chart(rulebook: Rulebook, points: list[Point]) -> Markup:
+def _chart(rulebook: Rulebook, points: list[dict[str, Any]]) -> Markup:
     """The score over time, the rulebook's grade bands shaded behind it."""
-    scores = [p.score for p in points]
+    scores = [int(p["score"]) for p in points] or [rulebook.score.base]
     low, high = min(scores) - 50, max(scores) + 50
     bands = []
     for band in rulebook.grades:  # the bands the line passes through or near, clipped
@@ -222,7 +208,7 @@ def _chart(rulebook: Rulebook, points: list[Point]) -> Markup:
         if bottom < top:
             bands.append((bottom, top, band.grade))
     svg = charts.line_chart(
-        {rulebook.name: [(p.day, p.score) for p in points]},
+        {rulebook.name: [(date.fromisoformat(p["date"]), p["score"]) for p in points]},
         title=f"{rulebook.name} {rulebook.version}",
         bands=bands,
         step=True,
