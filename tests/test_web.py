@@ -363,3 +363,30 @@ def _audit_rows(web_world: World) -> list[Any]:
 
 def _audit_count(web_world: World) -> int:
     return len(_audit_rows(web_world))
+
+
+def test_a_subject_applies_for_repair_through_the_form(web_world: World, web: httpx.Client) -> None:
+    as_role(web_world, web, "subject")
+    page = web.get("/me").text
+    assert 'href="/me/repairs/new?provider=court.rongcheng&amp;ref=D-1"' in page
+    form = web.get("/me/repairs/new", params={"provider": "court.rongcheng", "ref": "D-1"})
+    assert form.status_code == 200 and 'name="commitment"' in form.text
+    applied = web.post(
+        "/me/repairs",
+        data={
+            "provider": "court.rongcheng",
+            "ref": "D-1",
+            "commitment": "The judgment was paid in full on 2026-06-01.",
+        },
+    )
+    assert applied.status_code == 303, applied.text
+    twin = httpx.get(
+        f"{web_world.url}/v1/subjects/{PERSON}/repairs",
+        headers={"Authorization": f"Bearer {web_world.tokens['subject']}"},
+    ).json()
+    assert [(c["ref"], c["status"]) for c in twin] == [("D-1", "open")]
+    again = web.post(
+        "/me/repairs",
+        data={"provider": "court.rongcheng", "ref": "D-1", "commitment": "Again."},
+    )
+    assert again.status_code == 422 and 'id="case-problem"' in again.text

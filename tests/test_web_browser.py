@@ -166,11 +166,21 @@ def test_the_language_switch(page: Any) -> None:
 def test_pages_fit_a_phone(chromium: Any, web_world: World) -> None:
     context = chromium.new_context(base_url=web_world.url, viewport=PHONE, is_mobile=True)
     tab = context.new_page()
+    pages = {
+        None: ["/", "/organisations?q=Trading", f"/organisations/{ORG}", "/login"],
+        "subject": ["/me", "/me/disputes/new?provider=police.traffic&ref=T-0001"],
+        "admin": ["/dashboard", "/dashboard/whatif"],
+        "consumer": ["/check"],
+    }
     try:
-        for path in ("/", "/organisations?q=Trading", f"/organisations/{ORG}", "/login"):
-            tab.goto(path)
-            width = tab.evaluate("document.documentElement.scrollWidth")
-            assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
+        for role, paths in pages.items():
+            context.clear_cookies()
+            if role is not None:
+                sign_in(tab, web_world, role, paths[0])
+            for path in paths:
+                tab.goto(path)
+                width = tab.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
     finally:
         context.close()
 
