@@ -54,16 +54,13 @@ def dashboard(request: Request) -> HTMLResponse:
         else None
     )
     served = registry(request)
-    snapshots = [
-        {**snap, "order": _grades(served.rulebook(snap["rulebook"]).grades, snap["grades"])}
-        if snap.get("grades")
-        else snap
-        for snap in view["snapshots"]
-    ]
-    snapshots = [
-        {**snap, "charts": _snapshot_charts(snap)} if snap.get("grades") else snap
-        for snap in snapshots
-    ]
+    snapshots = []
+    for snap in view["snapshots"]:
+        if snap.get("grades"):  # rescored at least once: charts, grades in the rulebook's order
+            order = _grades(served.rulebook(snap["rulebook"]).grades, snap["grades"])
+            snap = {**snap, "order": order}
+            snap["charts"] = _snapshot_charts(snap)
+        snapshots.append(snap)
     return render(
         request, "dashboard.html", view=view, provider_chart=provider_chart, snapshots=snapshots
     )
