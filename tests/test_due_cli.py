@@ -202,3 +202,26 @@ def test_a_notice_row_is_never_written_twice(db: str, registry: Registry) -> Non
     with registry.engine.connect() as conn:
         keys = conn.execute(select(notices.c.key)).scalars().all()
     assert len(keys) == len(set(keys)) == 2
+
+
+def test_migration_0004_creates_the_due_process_tables_as_the_schema_has_them(
+    db_url: str,
+) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from socialcredit.store import database
+    from socialcredit.store.schema import metadata
+
+    engine = database.open_engine(db_url)
+    config = database.alembic_config(engine)
+    command.upgrade(config, "0003")
+    assert "cases" not in inspect(engine).get_table_names()
+    registry = Registry.init(db_url, actor="test")  # upgrades to head, creates the cases chain
+    found = inspect(registry.engine)
+    for name in ("cases", "case_events", "notices", "shredded"):
+        columns = {c["name"] for c in found.get_columns(name)}
+        assert columns == set(metadata.tables[name].columns.keys()), name
+    assert registry.verify().heads["cases"].startswith("0:")
+    command.downgrade(database.alembic_config(registry.engine), "0003")
+    assert "cases" not in inspect(registry.engine).get_table_names()

@@ -452,3 +452,41 @@ def test_the_rulebook_checker_refuses_bad_due_process_settings(tmp_path: Path, l
 
     with pytest.raises(RulebookError):
         load_rulebook(str(_variant(tmp_path, line)))
+
+
+@given(
+    st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 1, 1)),
+    st.integers(0, 60),
+    st.one_of(st.none(), st.integers(0, 90)),
+    st.integers(0, 120),
+)
+def test_a_disputed_record_is_left_out_exactly_while_overdue_and_unanswered(
+    opened: date, allowed: int, answered_after: int | None, asked_after: int
+) -> None:
+    from socialcredit.disputes import Case, CaseKind, counting, suspended
+    from socialcredit.records import Record, SubjectRef
+
+    deadline = opened + timedelta(days=allowed)
+    answered = None if answered_after is None else opened + timedelta(days=answered_after)
+    case = Case(
+        id="dis_x",
+        kind=CaseKind.DISPUTE,
+        subject_id=1,
+        provider="court.rongcheng",
+        ref="D-1",
+        rulebook=None,
+        listing=None,
+        status="open" if answered is None else "confirmed",
+        opened_at=f"{opened.isoformat()}T09:00:00.000000Z",
+        deadline=deadline,
+        closed_at=None if answered is None else f"{answered.isoformat()}T10:00:00.000000Z",
+        detail={},
+    )
+    day = opened + timedelta(days=asked_after)
+    expected = day > deadline and (answered is None or answered > day)
+    assert (suspended([case], day) == {("court.rongcheng", "D-1")}) is expected
+    person = SubjectRef(SubjectKind.PERSON, "110105********002X")
+    disputed = Record("court.rongcheng", "D-1", person, "court.dishonest_debtor", opened)
+    undisputed = Record("police.traffic", "T-1", person, "traffic.fine_le_500", opened)
+    kept = counting([disputed, undisputed], [case], day)
+    assert kept == ([undisputed] if expected else [disputed, undisputed])
