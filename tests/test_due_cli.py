@@ -225,3 +225,24 @@ def test_migration_0004_creates_the_due_process_tables_as_the_schema_has_them(
     assert registry.verify().heads["cases"].startswith("0:")
     command.downgrade(database.alembic_config(registry.engine), "0003")
     assert "cases" not in inspect(registry.engine).get_table_names()
+
+
+def test_rescore_leaves_out_a_record_whose_dispute_deadline_passed(
+    db: str, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(
+        "dispute",
+        "open",
+        PERSON,
+        "--provider",
+        "court.rongcheng",
+        "--ref",
+        "D-1",
+        "--reason",
+        "not me",
+        "--db",
+        db,
+    )
+    assert out(ok("rescore", "--rulebook", "rongcheng", "--db", db))["grades"] == {"D": 1}
+    monkeypatch.setenv("SCS_CLOCK", "2026-12-03")
+    assert out(ok("rescore", "--rulebook", "rongcheng", "--db", db))["grades"] == {"A": 1}

@@ -68,6 +68,15 @@ def for_subject(conn: Connection, subject_id: int, kind: CaseKind | None = None)
     return [_case(conn, row._mapping, events.get(row.id, ())) for row in rows]
 
 
+def disputes_by_subject(conn: Connection) -> dict[int, list[Case]]:
+    """Every dispute, by subject, without timelines: what re-scoring needs to leave out the
+    records whose deadline passed unanswered (disputes are few next to records)."""
+    out: dict[int, list[Case]] = {}
+    for row in conn.execute(select(cases).where(cases.c.kind == CaseKind.DISPUTE.value)):
+        out.setdefault(int(row.subject_id), []).append(_case(conn, row._mapping, ()))
+    return out
+
+
 def _events(conn: Connection, ids: list[str]) -> dict[str, tuple[Event, ...]]:
     if not ids:
         return {}
