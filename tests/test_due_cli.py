@@ -31,6 +31,12 @@ def db(registry: Registry, db_url: str) -> str:
     return db_url
 
 
+def rail(registry: Registry) -> bool:
+    """Whether the high-speed-rail restriction applies to the person today."""
+    result = registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng")
+    return any(m.code == "spc.high_speed_rail" for m in result.measures)
+
+
 def test_the_walk_through_the_command_line(
     db: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,8 +74,10 @@ def test_the_walk_through_the_command_line(
     )
     assert again.exit_code == 2 and "already under dispute" in said(again)
 
+    assert rail(registry)  # disputed, but before the deadline it still counts
     monkeypatch.setenv("SCS_CLOCK", "2026-12-03")
     assert registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng").grade == "A"
+    assert not rail(registry)
     shown = out(ok("dispute", "show", case["id"], "--db", db))
     assert shown["state"] == "overdue" and shown["timeline"][-1]["step"] == "deadline_passed"
 
@@ -99,6 +107,7 @@ def test_the_walk_through_the_command_line(
         db,
     )
     assert registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng").grade == "D"
+    assert rail(registry)
 
     repair = out(
         ok(
@@ -120,6 +129,7 @@ def test_the_walk_through_the_command_line(
     )
     assert decided["status"] == "approved"
     assert registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng").score == 950
+    assert not rail(registry)
 
     report = out(ok("report", PERSON, "--db", db))
     assert report["disputes"][0]["status"] == "confirmed"
