@@ -201,6 +201,9 @@ def test_only_the_provider_of_the_record_answers_its_dispute(desk: Desk) -> None
         "/v1/disputes", {"provider": "police.traffic", "ref": "T-0001", "reason": "x"}, "subject"
     ).json()
     answer = {"outcome": "confirmed", "reasons": "checked"}
+    assert [c["id"] for c in desk.get("/v1/disputes", "police").json()] == [case["id"]]
+    assert desk.get("/v1/disputes", "court").json() == []
+    assert_error(desk.get("/v1/disputes", "subject"), 403, "wrong_role")
     assert_error(desk.post(f"/v1/disputes/{case['id']}/answer", answer, "court"), 404, "no_case")
     assert_error(desk.get(f"/v1/disputes/{case['id']}", "court"), 404, "no_case")
     assert_error(desk.get(f"/v1/disputes/{case['id']}", "other"), 404, "no_case")

@@ -68,6 +68,17 @@ def for_subject(conn: Connection, subject_id: int, kind: CaseKind | None = None)
     return [_case(conn, row._mapping, events.get(row.id, ())) for row in rows]
 
 
+def pending(conn: Connection, kind: CaseKind, provider: str | None = None) -> list[Case]:
+    """Open cases of ``kind`` (of one provider's records), the nearest deadline first: a
+    provider's or an operator's work list."""
+    query = select(cases).where(cases.c.kind == kind.value, cases.c.status == OPEN)
+    if provider is not None:
+        query = query.where(cases.c.provider == provider)
+    rows = list(conn.execute(query.order_by(cases.c.deadline, cases.c.opened_at)))
+    events = _events(conn, [row.id for row in rows])
+    return [_case(conn, row._mapping, events.get(row.id, ())) for row in rows]
+
+
 def disputes_by_subject(conn: Connection) -> dict[int, list[Case]]:
     """Every dispute, by subject, without timelines: what re-scoring needs to leave out the
     records whose deadline passed unanswered (disputes are few next to records)."""
