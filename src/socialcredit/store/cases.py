@@ -539,6 +539,7 @@ def _own_record(file: queries.SubjectFile, provider: str, ref: str) -> queries.H
             entry.provider == provider
             and entry.ref == ref
             and entry.kind in ("record", "correction")
+            and entry.type is not None  # not erased after its retention period
             and entry.status is queries.EntryStatus.CURRENT
         ):
             return entry
