@@ -493,3 +493,42 @@ def test_a_disputed_record_is_left_out_exactly_while_overdue_and_unanswered(
     undisputed = Record("police.traffic", "T-1", person, "traffic.fine_le_500", opened)
     kept = counting([disputed, undisputed], [case], day)
     assert kept == ([undisputed] if expected else [disputed, undisputed])
+
+
+def test_each_due_process_endpoint_refuses_the_roles_it_is_not_for(desk: Desk) -> None:
+    desk.post("/v1/records", DEBTOR, "court")
+    dispute = desk.post(
+        "/v1/disputes", {"provider": "court.rongcheng", "ref": "D-1", "reason": "x"}, "subject"
+    ).json()
+    repair = desk.post(
+        "/v1/repairs", {"provider": "court.rongcheng", "ref": "D-1", "commitment": "y"}, "subject"
+    ).json()
+    me = f"/v1/subjects/{PERSON}"
+    allowed: dict[str, set[str]] = {
+        f"{me}/disputes": {"subject", "admin"},
+        f"{me}/repairs": {"subject", "admin"},
+        f"{me}/reviews": {"subject", "admin"},
+        f"{me}/notices": {"subject", "admin"},
+        f"{me}/report": {"subject", "admin"},
+        "/v1/me/notices": {"subject", "other"},
+        "/v1/me/report": {"subject", "other"},
+        "/v1/disputes": {"court", "police", "admin"},
+        f"/v1/disputes/{dispute['id']}": {"subject", "court", "admin"},
+        f"/v1/repairs/{repair['id']}": {"subject", "admin"},
+    }
+    wrong = []
+    for path, roles in allowed.items():
+        for who in ("admin", "court", "police", "railway", "subject", "other", "public"):
+            if who == "public":
+                status = desk.client.get(path).status_code
+            else:
+                status = desk.get(path, who).status_code
+            if who in roles:
+                ok = status == 200
+            elif who == "public":
+                ok = status == 401
+            else:  # another role: 403; another subject or provider: 403 or 404, never 200
+                ok = status in (403, 404)
+            if not ok:
+                wrong.append((path, who, status))
+    assert not wrong, wrong
