@@ -177,6 +177,8 @@ class Preparer:
         rejected: list[Rejection] = []
         rows = 0
         quick, keys, loads = self.validator.quick_json, self._keys, orjson.loads
+        shared: dict[str, str] = {}  # per chunk: each chunk is pickled on its own
+        share = shared.setdefault
         for line, raw in enumerate(payload.data, payload.first_line):
             try:
                 obj = loads(raw)
@@ -201,6 +203,14 @@ class Preparer:
             (provider, ref, kind, number, name, rtype, occurred, reported, act, amount,
              quantity, relates_to, evidence, legal_basis) = plain  # fmt: skip
             known = keys.get((kind, number)) or self._subject_keys(kind, number)
+            # One object per repeated value: pickle then sends a repeat as a back-reference,
+            # and the main process, which unpickles every row, builds each value only once.
+            provider, rtype = share(provider, provider), share(rtype, rtype)
+            occurred = share(occurred, occurred)
+            if reported is not None:
+                reported = share(reported, reported)
+            if legal_basis is not None:
+                legal_basis = share(legal_basis, legal_basis)
             content = (
                 "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
                 relates_to, evidence, legal_basis, name, None, None,
