@@ -4,6 +4,7 @@ clock moves across, credit repair, deletion, human review, and every refusal on 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -95,8 +96,15 @@ def set_clock(monkeypatch: pytest.MonkeyPatch, day: str) -> None:
 def test_a_listed_debtor_is_noticed_disputes_is_suspended_verified_and_repaired(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a court lists them as a dishonest debtor
+    # a court lists them as a dishonest debtor; the notice follows the answer at once
     assert desk.post("/v1/records", DEBTOR, "court").json()["accepted"] == 1
+    for _ in range(100):
+        with desk.registry.engine.connect() as conn:
+            if conn.execute(select(notices.c.id)).first():
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("no notice was written after the record landed")
     # a railway check says restricted, with the legal basis; the notice was written first
     answer = desk.rail()
     assert answer["applies"] and "Supreme People's Court" in answer["legal_basis"]
@@ -532,3 +540,16 @@ def test_each_due_process_endpoint_refuses_the_roles_it_is_not_for(desk: Desk) -
             if not ok:
                 wrong.append((path, who, status))
     assert not wrong, wrong
+
+
+def test_a_check_writes_the_missing_notice_before_it_answers(desk: Desk) -> None:
+    desk.registry.append([desk.registry.validator().from_json(DEBTOR)])  # an import: no notice
+    with desk.registry.engine.connect() as conn:
+        assert conn.execute(select(notices.c.id)).first() is None
+    assert desk.rail()["applies"]
+    with desk.registry.engine.connect() as conn:
+        written = conn.execute(select(notices.c.created_at)).scalars().all()
+        checked = conn.execute(
+            select(audit_log.c.recorded_at).where(audit_log.c.action == "check")
+        ).scalar_one()
+    assert written and max(written) <= checked
