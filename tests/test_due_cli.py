@@ -256,3 +256,38 @@ def test_rescore_leaves_out_a_record_whose_dispute_deadline_passed(
     assert out(ok("rescore", "--rulebook", "rongcheng", "--db", db))["grades"] == {"D": 1}
     monkeypatch.setenv("SCS_CLOCK", "2026-12-03")
     assert out(ok("rescore", "--rulebook", "rongcheng", "--db", db))["grades"] == {"A": 1}
+
+
+def test_a_webhook_channel_marks_notices_delivered_only_when_it_answers_2xx(
+    db: str, registry: Registry
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[object] = []
+    status = {"code": 500}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(orjson.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(status["code"])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/notices"
+    try:
+        ok("notices", "sweep", "--db", db)
+        failed = scs("notices", "deliver", "--to", url, "--db", db)
+        assert failed.exit_code == 2 and "delivery through webhook" in said(failed)
+        with registry.engine.connect() as conn:
+            assert conn.execute(select(notices.c.delivered_at)).scalars().all() == [None, None]
+        status["code"] = 204
+        assert out(ok("notices", "deliver", "--to", url, "--db", db))["delivered"] == 2
+        assert len(received) == 2 and len(received[1]) == 2  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
