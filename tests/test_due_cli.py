@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 
 from socialcredit.identifiers import SubjectKind
 from socialcredit.store.registry import Registry
-from socialcredit.store.schema import ledger, notices, shredded
-from tests.conftest import PERSON, record
+from socialcredit.store.schema import ledger, notices, shredded, subjects
+from tests.conftest import PERSON, PERSON_2, record
 from tests.test_cli import ok, out, said, scs
 
 DEBTOR = record(
@@ -180,21 +180,28 @@ def test_records_past_retention_are_erased_and_the_chain_still_verifies(
         evidence="speeding 25 km/h, Hauptstraße",
     )
     registry.add_provider("kba.flensburg", ["offence.*"], actor="test")
-    registry.append([registry.validator().from_json(r) for r in (fine, record())])
+    named = fine | {"ref": "F-2", "subject": {"kind": "person", "id": PERSON_2, "name": "Li Si"}}
+    registry.append([registry.validator().from_json(r) for r in (fine, record(), named)])
     registry.activate_rulebook("flensburg")
     # offence.1pt: deleted after 2.5 years (2022-07-09), history 1 year: erased from 2023-07-10
     summary = out(ok("archive", "--db", db_url, "--as-of", "2023-07-09"))
     assert summary["erased"] == 0
     summary = out(ok("archive", "--db", db_url))
-    assert summary["erased"] == 1
+    assert (summary["erased"], summary["subjects"]) == (2, 2)
     with registry.engine.connect() as conn:
         row = conn.execute(select(ledger).where(ledger.c.ref == "F-1")).one()
         assert (row.type, row.evidence, row.occurred_on) == (None, None, None)
-        assert conn.execute(select(shredded.c.seq)).scalars().all() == [row.seq]
+        assert sorted(conn.execute(select(shredded.c.seq)).scalars()) == [row.seq, 3]
     report = out(ok("verify", "--db", db_url))
     assert report["ok"], report
     file = registry.subject_file(SubjectKind.PERSON, PERSON)
     assert [r.ref for r in file.records] == ["T-0001"]
+    gone = registry.find_subject(SubjectKind.PERSON, PERSON_2)
+    assert gone is not None
+    with registry.engine.connect() as conn:  # nothing left on file: the name is erased too
+        assert (
+            conn.execute(select(subjects.c.name).where(subjects.c.id == gone.id)).scalar() is None
+        )
     words = out(ok("report", PERSON, "--db", db_url))
     erased = next(r for r in words["records"] if r["ref"] == "F-1")
     assert erased["status_words"] == "erased after the retention period"
@@ -203,6 +210,7 @@ def test_records_past_retention_are_erased_and_the_chain_still_verifies(
     with registry.writer.begin() as conn:
         conn.execute(update(ledger).where(ledger.c.ref == "T-0001").values(evidence=None))
         conn.execute(shredded.insert().values(seq=2, shredded_at="x", reason="forged"))
+        # (seq 2 is T-0001: appended second)
     assert not registry.verify().ok
 
 
