@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 
 from socialcredit.identifiers import SubjectKind
 from socialcredit.store.registry import Registry
-from socialcredit.store.schema import ledger, notices, shredded
-from tests.conftest import PERSON, record
+from socialcredit.store.schema import ledger, notices, shredded, subjects
+from tests.conftest import PERSON, PERSON_2, record
 from tests.test_cli import ok, out, said, scs
 
 DEBTOR = record(
@@ -29,6 +29,12 @@ DEBTOR = record(
 def db(registry: Registry, db_url: str) -> str:
     registry.append([registry.validator().from_json(r) for r in (DEBTOR, record())])
     return db_url
+
+
+def rail(registry: Registry) -> bool:
+    """Whether the high-speed-rail restriction applies to the person today."""
+    result = registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng")
+    return any(m.code == "spc.high_speed_rail" for m in result.measures)
 
 
 def test_the_walk_through_the_command_line(
@@ -68,8 +74,10 @@ def test_the_walk_through_the_command_line(
     )
     assert again.exit_code == 2 and "already under dispute" in said(again)
 
+    assert rail(registry)  # disputed, but before the deadline it still counts
     monkeypatch.setenv("SCS_CLOCK", "2026-12-03")
     assert registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng").grade == "A"
+    assert not rail(registry)
     shown = out(ok("dispute", "show", case["id"], "--db", db))
     assert shown["state"] == "overdue" and shown["timeline"][-1]["step"] == "deadline_passed"
 
@@ -99,6 +107,7 @@ def test_the_walk_through_the_command_line(
         db,
     )
     assert registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng").grade == "D"
+    assert rail(registry)
 
     repair = out(
         ok(
@@ -120,6 +129,7 @@ def test_the_walk_through_the_command_line(
     )
     assert decided["status"] == "approved"
     assert registry.evaluate(SubjectKind.PERSON, PERSON, "rongcheng").score == 950
+    assert not rail(registry)
 
     report = out(ok("report", PERSON, "--db", db))
     assert report["disputes"][0]["status"] == "confirmed"
@@ -170,21 +180,28 @@ def test_records_past_retention_are_erased_and_the_chain_still_verifies(
         evidence="speeding 25 km/h, Hauptstraße",
     )
     registry.add_provider("kba.flensburg", ["offence.*"], actor="test")
-    registry.append([registry.validator().from_json(r) for r in (fine, record())])
+    named = fine | {"ref": "F-2", "subject": {"kind": "person", "id": PERSON_2, "name": "Li Si"}}
+    registry.append([registry.validator().from_json(r) for r in (fine, record(), named)])
     registry.activate_rulebook("flensburg")
     # offence.1pt: deleted after 2.5 years (2022-07-09), history 1 year: erased from 2023-07-10
     summary = out(ok("archive", "--db", db_url, "--as-of", "2023-07-09"))
     assert summary["erased"] == 0
     summary = out(ok("archive", "--db", db_url))
-    assert summary["erased"] == 1
+    assert (summary["erased"], summary["subjects"]) == (2, 2)
     with registry.engine.connect() as conn:
         row = conn.execute(select(ledger).where(ledger.c.ref == "F-1")).one()
         assert (row.type, row.evidence, row.occurred_on) == (None, None, None)
-        assert conn.execute(select(shredded.c.seq)).scalars().all() == [row.seq]
+        assert sorted(conn.execute(select(shredded.c.seq)).scalars()) == [row.seq, 3]
     report = out(ok("verify", "--db", db_url))
     assert report["ok"], report
     file = registry.subject_file(SubjectKind.PERSON, PERSON)
     assert [r.ref for r in file.records] == ["T-0001"]
+    gone = registry.find_subject(SubjectKind.PERSON, PERSON_2)
+    assert gone is not None
+    with registry.engine.connect() as conn:  # nothing left on file: the name is erased too
+        assert (
+            conn.execute(select(subjects.c.name).where(subjects.c.id == gone.id)).scalar() is None
+        )
     words = out(ok("report", PERSON, "--db", db_url))
     erased = next(r for r in words["records"] if r["ref"] == "F-1")
     assert erased["status_words"] == "erased after the retention period"
@@ -193,6 +210,7 @@ def test_records_past_retention_are_erased_and_the_chain_still_verifies(
     with registry.writer.begin() as conn:
         conn.execute(update(ledger).where(ledger.c.ref == "T-0001").values(evidence=None))
         conn.execute(shredded.insert().values(seq=2, shredded_at="x", reason="forged"))
+        # (seq 2 is T-0001: appended second)
     assert not registry.verify().ok
 
 
@@ -202,3 +220,82 @@ def test_a_notice_row_is_never_written_twice(db: str, registry: Registry) -> Non
     with registry.engine.connect() as conn:
         keys = conn.execute(select(notices.c.key)).scalars().all()
     assert len(keys) == len(set(keys)) == 2
+
+
+def test_migration_0004_creates_the_due_process_tables_as_the_schema_has_them(
+    db_url: str,
+) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from socialcredit.store import database
+    from socialcredit.store.schema import metadata
+
+    engine = database.open_engine(db_url)
+    config = database.alembic_config(engine)
+    command.upgrade(config, "0003")
+    assert "cases" not in inspect(engine).get_table_names()
+    registry = Registry.init(db_url, actor="test")  # upgrades to head, creates the cases chain
+    found = inspect(registry.engine)
+    for name in ("cases", "case_events", "notices", "shredded"):
+        columns = {c["name"] for c in found.get_columns(name)}
+        assert columns == set(metadata.tables[name].columns.keys()), name
+    assert registry.verify().heads["cases"].startswith("0:")
+    command.downgrade(database.alembic_config(registry.engine), "0003")
+    assert "cases" not in inspect(registry.engine).get_table_names()
+
+
+def test_rescore_leaves_out_a_record_whose_dispute_deadline_passed(
+    db: str, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(
+        "dispute",
+        "open",
+        PERSON,
+        "--provider",
+        "court.rongcheng",
+        "--ref",
+        "D-1",
+        "--reason",
+        "not me",
+        "--db",
+        db,
+    )
+    assert out(ok("rescore", "--rulebook", "rongcheng", "--db", db))["grades"] == {"D": 1}
+    monkeypatch.setenv("SCS_CLOCK", "2026-12-03")
+    assert out(ok("rescore", "--rulebook", "rongcheng", "--db", db))["grades"] == {"A": 1}
+
+
+def test_a_webhook_channel_marks_notices_delivered_only_when_it_answers_2xx(
+    db: str, registry: Registry
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[object] = []
+    status = {"code": 500}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(orjson.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(status["code"])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/notices"
+    try:
+        ok("notices", "sweep", "--db", db)
+        failed = scs("notices", "deliver", "--to", url, "--db", db)
+        assert failed.exit_code == 2 and "delivery through webhook" in said(failed)
+        with registry.engine.connect() as conn:
+            assert conn.execute(select(notices.c.delivered_at)).scalars().all() == [None, None]
+        status["code"] = 204
+        assert out(ok("notices", "deliver", "--to", url, "--db", db))["delivered"] == 2
+        assert len(received) == 2 and len(received[1]) == 2  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()

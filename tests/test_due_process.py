@@ -4,6 +4,7 @@ clock moves across, credit repair, deletion, human review, and every refusal on 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -95,8 +96,15 @@ def set_clock(monkeypatch: pytest.MonkeyPatch, day: str) -> None:
 def test_a_listed_debtor_is_noticed_disputes_is_suspended_verified_and_repaired(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a court lists them as a dishonest debtor
+    # a court lists them as a dishonest debtor; the notice follows the answer at once
     assert desk.post("/v1/records", DEBTOR, "court").json()["accepted"] == 1
+    for _ in range(100):
+        with desk.registry.engine.connect() as conn:
+            if conn.execute(select(notices.c.id)).first():
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("no notice was written after the record landed")
     # a railway check says restricted, with the legal basis; the notice was written first
     answer = desk.rail()
     assert answer["applies"] and "Supreme People's Court" in answer["legal_basis"]
@@ -201,6 +209,9 @@ def test_only_the_provider_of_the_record_answers_its_dispute(desk: Desk) -> None
         "/v1/disputes", {"provider": "police.traffic", "ref": "T-0001", "reason": "x"}, "subject"
     ).json()
     answer = {"outcome": "confirmed", "reasons": "checked"}
+    assert [c["id"] for c in desk.get("/v1/disputes", "police").json()] == [case["id"]]
+    assert desk.get("/v1/disputes", "court").json() == []
+    assert_error(desk.get("/v1/disputes", "subject"), 403, "wrong_role")
     assert_error(desk.post(f"/v1/disputes/{case['id']}/answer", answer, "court"), 404, "no_case")
     assert_error(desk.get(f"/v1/disputes/{case['id']}", "court"), 404, "no_case")
     assert_error(desk.get(f"/v1/disputes/{case['id']}", "other"), 404, "no_case")
@@ -452,3 +463,93 @@ def test_the_rulebook_checker_refuses_bad_due_process_settings(tmp_path: Path, l
 
     with pytest.raises(RulebookError):
         load_rulebook(str(_variant(tmp_path, line)))
+
+
+@given(
+    st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 1, 1)),
+    st.integers(0, 60),
+    st.one_of(st.none(), st.integers(0, 90)),
+    st.integers(0, 120),
+)
+def test_a_disputed_record_is_left_out_exactly_while_overdue_and_unanswered(
+    opened: date, allowed: int, answered_after: int | None, asked_after: int
+) -> None:
+    from socialcredit.disputes import Case, CaseKind, counting, suspended
+    from socialcredit.records import Record, SubjectRef
+
+    deadline = opened + timedelta(days=allowed)
+    answered = None if answered_after is None else opened + timedelta(days=answered_after)
+    case = Case(
+        id="dis_x",
+        kind=CaseKind.DISPUTE,
+        subject_id=1,
+        provider="court.rongcheng",
+        ref="D-1",
+        rulebook=None,
+        listing=None,
+        status="open" if answered is None else "confirmed",
+        opened_at=f"{opened.isoformat()}T09:00:00.000000Z",
+        deadline=deadline,
+        closed_at=None if answered is None else f"{answered.isoformat()}T10:00:00.000000Z",
+        detail={},
+    )
+    day = opened + timedelta(days=asked_after)
+    expected = day > deadline and (answered is None or answered > day)
+    assert (suspended([case], day) == {("court.rongcheng", "D-1")}) is expected
+    person = SubjectRef(SubjectKind.PERSON, "110105********002X")
+    disputed = Record("court.rongcheng", "D-1", person, "court.dishonest_debtor", opened)
+    undisputed = Record("police.traffic", "T-1", person, "traffic.fine_le_500", opened)
+    kept = counting([disputed, undisputed], [case], day)
+    assert kept == ([undisputed] if expected else [disputed, undisputed])
+
+
+def test_each_due_process_endpoint_refuses_the_roles_it_is_not_for(desk: Desk) -> None:
+    desk.post("/v1/records", DEBTOR, "court")
+    dispute = desk.post(
+        "/v1/disputes", {"provider": "court.rongcheng", "ref": "D-1", "reason": "x"}, "subject"
+    ).json()
+    repair = desk.post(
+        "/v1/repairs", {"provider": "court.rongcheng", "ref": "D-1", "commitment": "y"}, "subject"
+    ).json()
+    me = f"/v1/subjects/{PERSON}"
+    allowed: dict[str, set[str]] = {
+        f"{me}/disputes": {"subject", "admin"},
+        f"{me}/repairs": {"subject", "admin"},
+        f"{me}/reviews": {"subject", "admin"},
+        f"{me}/notices": {"subject", "admin"},
+        f"{me}/report": {"subject", "admin"},
+        "/v1/me/notices": {"subject", "other"},
+        "/v1/me/report": {"subject", "other"},
+        "/v1/disputes": {"court", "police", "admin"},
+        f"/v1/disputes/{dispute['id']}": {"subject", "court", "admin"},
+        f"/v1/repairs/{repair['id']}": {"subject", "admin"},
+    }
+    wrong = []
+    for path, roles in allowed.items():
+        for who in ("admin", "court", "police", "railway", "subject", "other", "public"):
+            if who == "public":
+                status = desk.client.get(path).status_code
+            else:
+                status = desk.get(path, who).status_code
+            if who in roles:
+                ok = status == 200
+            elif who == "public":
+                ok = status == 401
+            else:  # another role: 403; another subject or provider: 403 or 404, never 200
+                ok = status in (403, 404)
+            if not ok:
+                wrong.append((path, who, status))
+    assert not wrong, wrong
+
+
+def test_a_check_writes_the_missing_notice_before_it_answers(desk: Desk) -> None:
+    desk.registry.append([desk.registry.validator().from_json(DEBTOR)])  # an import: no notice
+    with desk.registry.engine.connect() as conn:
+        assert conn.execute(select(notices.c.id)).first() is None
+    assert desk.rail()["applies"]
+    with desk.registry.engine.connect() as conn:
+        written = conn.execute(select(notices.c.created_at)).scalars().all()
+        checked = conn.execute(
+            select(audit_log.c.recorded_at).where(audit_log.c.action == "check")
+        ).scalar_one()
+    assert written and max(written) <= checked

@@ -102,6 +102,22 @@ def dispute_answer(
     _show(cases.answer_dispute(registry, case_id, provider, outcome, reasons, correction, _actor()))
 
 
+@dispute_app.command("pending")
+@user_errors
+def dispute_pending(
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only this provider's records")
+    ] = None,
+    db: Db = None,
+    secret_file: SecretFile = None,
+) -> None:
+    """Open disputes awaiting an answer, the nearest deadline first."""
+    registry = Registry.open(db, secret_file)
+    with registry.engine.connect() as conn:
+        found = cases.pending(conn, CaseKind.DISPUTE, provider)
+    emit([c.to_json(clock.today()) for c in found])
+
+
 @dispute_app.command("list")
 @user_errors
 def dispute_list(subject: Subject, db: Db = None, secret_file: SecretFile = None) -> None:

@@ -7,7 +7,9 @@ status and what it contributes and why, disputes, reviews, repairs, notices, and
 
 ``gather`` reads the registry (the I/O edge); ``to_html`` and ``to_pdf`` render the gathered
 dictionary and read nothing else, so the three formats always say the same. The HTML
-templates live in ``templates/report/`` for the web pages to reuse.
+templates live in ``templates/report/`` for the web pages to reuse: ``report.html.j2`` is the
+whole page, ``_body.html.j2`` its content, which expects ``r`` (the gathered dictionary) and
+``chart`` (the SVG from ``chart(r, "svg")``, marked safe).
 """
 
 from __future__ import annotations

@@ -130,6 +130,21 @@ def _list(served: Registry, key: ApiKey, raw: str, kind: CaseKind) -> list[dict[
     return [shown(c) for c in found]
 
 
+@router.get("/v1/disputes", responses=RESPONSES)
+def pending_disputes(
+    served: RegistryDep,
+    key: Annotated[ApiKey, Depends(require(Role.PROVIDER, Role.ADMIN))],
+) -> list[dict[str, Any]]:
+    """Open disputes the caller must answer (a provider: of its own records), nearest
+    deadline first."""
+    provider = key.provider if key.role is Role.PROVIDER else None
+    with served.engine.connect() as conn:
+        found = cases.pending(conn, CaseKind.DISPUTE, provider)
+    for case in found:
+        access.audit(served, key, case.subject_id, "dispute", "ok")
+    return [shown(c) for c in found]
+
+
 @router.get("/v1/disputes/{case_id}", responses=RESPONSES)
 def get_dispute(
     served: RegistryDep,

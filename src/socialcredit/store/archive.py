@@ -130,6 +130,14 @@ def _erase(conn: Connection, subject_id: int, refs: list[tuple[str, str]]) -> li
             shredded.insert().values(seq=seq, shredded_at=stamp, reason="retention period over")
         )
         seqs.append(int(seq))
+    kept = conn.execute(
+        select(ledger_table.c.seq).where(
+            ledger_table.c.subject_id == subject_id, ledger_table.c.type.isnot(None)
+        )
+    ).first()
+    if seqs and kept is None:  # nothing left on file: the name goes too (the keyed hash stays
+        # for the chain, and cannot be turned back into a number without the secret)
+        conn.execute(update(subjects).where(subjects.c.id == subject_id).values(name=None))
     return seqs
 
 

@@ -68,6 +68,26 @@ def for_subject(conn: Connection, subject_id: int, kind: CaseKind | None = None)
     return [_case(conn, row._mapping, events.get(row.id, ())) for row in rows]
 
 
+def pending(conn: Connection, kind: CaseKind, provider: str | None = None) -> list[Case]:
+    """Open cases of ``kind`` (of one provider's records), the nearest deadline first: a
+    provider's or an operator's work list."""
+    query = select(cases).where(cases.c.kind == kind.value, cases.c.status == OPEN)
+    if provider is not None:
+        query = query.where(cases.c.provider == provider)
+    rows = list(conn.execute(query.order_by(cases.c.deadline, cases.c.opened_at)))
+    events = _events(conn, [row.id for row in rows])
+    return [_case(conn, row._mapping, events.get(row.id, ())) for row in rows]
+
+
+def disputes_by_subject(conn: Connection) -> dict[int, list[Case]]:
+    """Every dispute, by subject, without timelines: what re-scoring needs to leave out the
+    records whose deadline passed unanswered (disputes are few next to records)."""
+    out: dict[int, list[Case]] = {}
+    for row in conn.execute(select(cases).where(cases.c.kind == CaseKind.DISPUTE.value)):
+        out.setdefault(int(row.subject_id), []).append(_case(conn, row._mapping, ()))
+    return out
+
+
 def _events(conn: Connection, ids: list[str]) -> dict[str, tuple[Event, ...]]:
     if not ids:
         return {}
@@ -519,6 +539,7 @@ def _own_record(file: queries.SubjectFile, provider: str, ref: str) -> queries.H
             entry.provider == provider
             and entry.ref == ref
             and entry.kind in ("record", "correction")
+            and entry.type is not None  # not erased after its retention period
             and entry.status is queries.EntryStatus.CURRENT
         ):
             return entry

@@ -7,6 +7,7 @@ each notice with the channel and the time; an undelivered notice is retried on t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -16,12 +17,15 @@ from sqlalchemy import Connection, select, update
 
 from socialcredit import clock
 from socialcredit.notices import Channel, Draft, drafts
+from socialcredit.records import Record
 from socialcredit.scoring import evaluate
 from socialcredit.store import queries
 from socialcredit.store.schema import notices, subjects
 
 if TYPE_CHECKING:
     from socialcredit.store.registry import Registry
+
+log = logging.getLogger("socialcredit.notices")
 
 
 def ensure(conn: Connection, subject_id: int, wanted: Sequence[Draft]) -> int:
@@ -63,6 +67,18 @@ def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = N
         return 0
     with registry.writer.begin() as conn:
         return ensure(conn, file.subject.id, wanted)
+
+
+def notify_records(registry: Registry, records: Sequence[Record]) -> int:
+    """Notices for the subjects of records that just landed; a failure is logged, not raised
+    (the next check, report or sweep writes what is missing)."""
+    written = 0
+    for kind, number in dict.fromkeys((r.subject.kind, r.subject.id) for r in records):
+        try:
+            written += notify(registry, registry.subject_file(kind, number))
+        except Exception:
+            log.exception("writing notices after an append failed; the next check retries")
+    return written
 
 
 def sweep(registry: Registry) -> int:
