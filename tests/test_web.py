@@ -390,3 +390,14 @@ def test_a_subject_applies_for_repair_through_the_form(web_world: World, web: ht
         data={"provider": "court.rongcheng", "ref": "D-1", "commitment": "Again."},
     )
     assert again.status_code == 422 and 'id="case-problem"' in again.text
+
+
+def test_a_subject_downloads_the_credit_report_to_keep(web_world: World, web: httpx.Client) -> None:
+    as_role(web_world, web, "subject")
+    assert 'href="/me/report.pdf"' in web.get("/me").text
+    pdf = web.get("/me/report.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    html = web.get("/me/report.html")
+    assert html.status_code == 200 and "110105********002X" in html.text
+    assert web.get("/me/report.exe").status_code == 404

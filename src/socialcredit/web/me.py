@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
@@ -90,6 +90,23 @@ def my_record(request: Request) -> HTMLResponse:
         disputed=disputed,
         opened=request.query_params.get("opened", "")[:32],
     )
+
+
+@router.get("/me/report.{fmt}")
+def my_report_file(request: Request, fmt: str) -> Response:
+    """The credit report as a PDF to keep or a printable HTML page (the report's own formats),
+    read and logged like the page."""
+    key, number = subject_session(request)
+    formats: dict[str, Literal["pdf", "html"]] = {"pdf": "pdf", "html": "html"}
+    if fmt not in formats:
+        raise PageRefused(404, "error.no_such_format")
+    try:
+        answer: Response = report(registry(request), key, number, formats[fmt])
+    except ApiError as exc:
+        message = "error.no_file" if exc.status == 404 else "error.refused"
+        raise PageRefused(exc.status, message) from None
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
 
 
 @router.get("/me/disputes/new", response_class=HTMLResponse)
