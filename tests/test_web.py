@@ -401,3 +401,21 @@ def test_a_subject_downloads_the_credit_report_to_keep(web_world: World, web: ht
     html = web.get("/me/report.html")
     assert html.status_code == 200 and "110105********002X" in html.text
     assert web.get("/me/report.exe").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "paths"),
+    [
+        ("subject", ["/me", "/me/disputes/new?provider=police.traffic&ref=T-0001"]),
+        ("admin", ["/dashboard", "/dashboard/whatif"]),
+        ("consumer", ["/check"]),
+    ],
+)
+def test_every_keyed_page_renders_in_chinese(
+    web_world: World, web: httpx.Client, role: str, paths: list[str]
+) -> None:
+    web.get("/language/zh")
+    as_role(web_world, web, role)
+    for path in paths:
+        page = web.get(path)
+        assert page.status_code == 200 and '<html lang="zh-Hans">' in page.text, path
