@@ -118,7 +118,7 @@ def check(
         ]
         version = result.version
         if applied:  # the subject is told before any consumer learns of a restriction
-            outbox.notify(served, file, today)
+            outbox.notify_result(served, file.subject.id, result, rulebook, counted)
         disputed = _disputed(subject_cases, result, today)
     access.audit(
         served,

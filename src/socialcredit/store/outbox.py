@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from socialcredit import clock
 from socialcredit.notices import Channel, Draft, drafts
 from socialcredit.records import Record
-from socialcredit.scoring import evaluate
+from socialcredit.rulebook.model import Rulebook
+from socialcredit.scoring import Result, evaluate
 from socialcredit.store import queries
 from socialcredit.store.schema import notices, subjects
 
@@ -38,8 +40,11 @@ def ensure(conn: Connection, subject_id: int, wanted: Sequence[Draft]) -> int:
     new = [d for d in dict((d.key, d) for d in wanted).values() if d.key not in have]
     if new:
         stamp = clock.timestamp()
+        # Two checks of one subject at once may both find a notice missing: the second
+        # insert then does nothing rather than fail the check.
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            notices.insert(),
+            dialect.insert(notices).on_conflict_do_nothing(),
             [
                 {
                     "subject_id": subject_id,
@@ -63,10 +68,29 @@ def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = N
     for name in names:
         book = registry.rulebook(name)
         wanted += drafts(evaluate(records, book, moment, file.subject.kind), book, basis)
+    return _write(registry, file.subject.id, wanted)
+
+
+def notify_result(
+    registry: Registry, subject_id: int, result: Result, book: Rulebook, records: Sequence[Record]
+) -> int:
+    """The notices one result already at hand calls for (a check's): no second evaluation,
+    and only a read when they exist, which is nearly always."""
+    basis = {(r.provider, r.ref): r.legal_basis for r in records}
+    return _write(registry, subject_id, drafts(result, book, basis))
+
+
+def _write(registry: Registry, subject_id: int, wanted: Sequence[Draft]) -> int:
     if not wanted:
         return 0
-    with registry.writer.begin() as conn:
-        return ensure(conn, file.subject.id, wanted)
+    with registry.engine.connect() as conn:
+        have = set(
+            conn.execute(select(notices.c.key).where(notices.c.subject_id == subject_id)).scalars()
+        )
+    if all(d.key in have for d in wanted):
+        return 0
+    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
+        return ensure(conn, subject_id, wanted)
 
 
 def notify_records(registry: Registry, records: Sequence[Record]) -> int:
