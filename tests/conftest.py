@@ -113,3 +113,12 @@ def record(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+@pytest.fixture(scope="session")
+def web_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The web tests' demo city, keys and server (``tests.web_world``), once per session."""
+    from tests.web_world import world
+
+    with world(tmp_path_factory.mktemp("web")) as built:
+        yield built

@@ -111,8 +111,13 @@ def bar_chart(
     y_label: str = "",
     fmt: Format = "svg",
     size: tuple[float, float] = (7.0, 3.2),
+    label_rotation: float = 0,
 ) -> str | bytes:
-    """Grouped bars: one group per category, one bar per series (e.g. before / after)."""
+    """Grouped bars: one group per category, one bar per series (e.g. before / after).
+
+    ``label_rotation`` tilts the category labels (degrees) when they are long names, such as
+    providers, that would overlap if written level.
+    """
     with plt.rc_context(_STYLE):
         fig = _figure(*size)
         ax = fig.add_subplot()
@@ -123,6 +128,10 @@ def bar_chart(
             offset = (index - (count - 1) / 2) * width
             ax.bar([p + offset for p in positions], list(heights), width, label=name)
         ax.set_xticks(list(positions), list(categories))
+        if label_rotation:
+            ax.tick_params(axis="x", labelrotation=label_rotation)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
         ax.set_title(title)
         ax.set_ylabel(y_label)
         if len(values) > 1:

@@ -26,6 +26,7 @@ from socialcredit.console import (
     progress_bar,
     user_errors,
 )
+from socialcredit.due_cli import archive_, dispute_app, notices_app, repair_app, report, review_app
 from socialcredit.importer import Format, InputUnreadable, detect_format, import_file
 from socialcredit.importer import progress_total as import_total
 from socialcredit.keys_cli import app as key_app
@@ -52,7 +53,13 @@ app.add_typer(provider_app, name="provider")
 app.add_typer(type_app, name="type")
 app.add_typer(legacy_app, name="legacy")
 app.add_typer(key_app, name="key")
+app.add_typer(dispute_app, name="dispute")
+app.add_typer(review_app, name="review")
+app.add_typer(repair_app, name="repair")
+app.add_typer(notices_app, name="notices")
 app.command()(serve)
+app.command()(report)
+app.command("archive")(archive_)
 
 
 @app.command()

@@ -190,7 +190,8 @@ def explain(
     file = registry.subject_file(kind or infer_kind(subject), subject)
     names = [rulebook] if rulebook else [a.name for a in registry.active_rulebooks()]
     books = [registry.rulebook(name) for name in names or ["rongcheng"]]
-    results = [(book, evaluate(file.records, book, moment, file.subject.kind)) for book in books]
+    counted = registry.scored_records(file, moment)
+    results = [(book, evaluate(counted, book, moment, file.subject.kind)) for book in books]
     who = file.subject
     if json_out:
         emit(

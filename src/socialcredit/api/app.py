@@ -9,8 +9,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from socialcredit import __version__
-from socialcredit.api import audit, checks, errors, organisations, records, subjects
+from socialcredit import __version__, web
+from socialcredit.api import (
+    audit,
+    checks,
+    disputes,
+    errors,
+    notices,
+    operator,
+    organisations,
+    records,
+    repairs,
+    subjects,
+)
 from socialcredit.api.auth import RegistryDep
 from socialcredit.store.registry import Registry
 
@@ -24,8 +35,10 @@ def create_app(registry: Registry) -> FastAPI:
     )
     app.state.registry = registry
     errors.install(app)
-    for area in (records, checks, subjects, organisations, audit):
+    areas = (records, checks, subjects, organisations, operator, audit, disputes, repairs, notices)
+    for area in areas:
         app.include_router(area.router)
+    web.mount(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     return app
 

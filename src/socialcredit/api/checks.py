@@ -11,7 +11,7 @@ check is in the audit log, visible to the subject, before the answer is sent.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -20,6 +20,9 @@ from socialcredit import clock
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, invalid_field
+from socialcredit.disputes import Case, CaseKind, counting
+from socialcredit.scoring import Result, evaluate
+from socialcredit.store import cases, outbox
 from socialcredit.store.keys import ApiKey, Role, defined_measures
 from socialcredit.store.registry import SubjectNotFound
 
@@ -45,6 +48,15 @@ class ReasonOut(BaseModel):
     text_zh: str
 
 
+class DisputedRecord(BaseModel):
+    """A record under open dispute: shown as disputed; past its deadline it does not count."""
+
+    provider: str
+    ref: str
+    deadline: date
+    counts: bool
+
+
 class CheckAnswer(BaseModel):
     applies: bool
     measure: str
@@ -56,6 +68,7 @@ class CheckAnswer(BaseModel):
     since: date | None
     until: date | None
     reasons: list[ReasonOut]
+    disputed: list[DisputedRecord] = []
 
 
 @router.get("/v1/checks", response_model=CheckAnswer, responses=COMMON_RESPONSES)
@@ -89,16 +102,24 @@ def check(
     kind, number = access.identify(served, subject, "subject")
     today = clock.today()
     rulebook = served.rulebook(rulebook_name)
+    disputed: list[DisputedRecord] = []
     try:
-        result = served.evaluate(kind, number, rulebook_name, today)
+        file = served.subject_file(kind, number)
     except SubjectNotFound:  # no file: nothing applies; the answer does not say which
         applied, reasons, version = [], [], rulebook.version
     else:
+        with served.engine.connect() as conn:
+            subject_cases = cases.for_subject(conn, file.subject.id, CaseKind.DISPUTE)
+        counted = counting(file.records, subject_cases, today)
+        result = evaluate(counted, rulebook, today, file.subject.kind)
         applied = [m for m in result.measures if m.code == measure]
         reasons = [
             ReasonOut(code=r.code, text_en=r.text_en, text_zh=r.text_zh) for r in result.reasons
         ]
         version = result.version
+        if applied:  # the subject is told before any consumer learns of a restriction
+            outbox.notify_result(served, file.subject.id, result, rulebook, counted)
+        disputed = _disputed(subject_cases, result, today)
     access.audit(
         served,
         key,
@@ -118,4 +139,21 @@ def check(
         since=min((m.since for m in applied if m.since), default=None),
         until=max((m.until for m in applied if m.until), default=None),
         reasons=reasons if applied else [],
+        disputed=disputed,
     )
+
+
+def _disputed(found: list[Case], result: Result, today: date) -> list[Any]:
+    """The subject's records under open dispute; ``counts`` says whether the answer rests on
+    one (a record past its deadline unanswered does not count)."""
+    relevant = {(c.provider, c.ref) for c in result.contributions}
+    return [
+        DisputedRecord(
+            provider=str(c.provider),
+            ref=str(c.ref),
+            deadline=c.deadline,
+            counts=(c.provider, c.ref) in relevant,
+        )
+        for c in found
+        if c.is_open_on(today)
+    ]

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, FieldProblem
 from socialcredit.records import FieldError, Record, RecordRejected
+from socialcredit.store import outbox
 from socialcredit.store.keys import ApiKey, Role
 from socialcredit.store.registry import Registry
 
@@ -72,10 +73,17 @@ async def submit(
     request: Request,
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.PROVIDER))],
+    background: BackgroundTasks,
 ) -> Submission:
-    """Submit one record (a JSON object) or a batch (an array of up to 10,000)."""
+    """Submit one record (a JSON object) or a batch (an array of up to 10,000).
+
+    The subjects of the records that landed get their notices right after the answer is
+    sent (``store.outbox``); a check would write them first in any case."""
     items = _items(await _bounded_body(request))
-    return await run_in_threadpool(_submit, served, key, items)
+    landed: list[Record] = []
+    answer = await run_in_threadpool(_submit, served, key, items, landed)
+    background.add_task(outbox.notify_records, served, landed)
+    return answer
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -109,7 +117,9 @@ def _items(body: bytes) -> list[Any]:
     return items
 
 
-def _submit(served: Registry, key: ApiKey, items: list[Any]) -> Submission:
+def _submit(
+    served: Registry, key: ApiKey, items: list[Any], landed: list[Record] | None = None
+) -> Submission:
     validator = served.validator()
     outcome: dict[int, RecordResult] = {}
     valid: list[Record] = []
@@ -129,6 +139,8 @@ def _submit(served: Registry, key: ApiKey, items: list[Any]) -> Submission:
     if batch is not None:
         for pos in batch.accepted:
             outcome[positions[pos]] = RecordResult(index=positions[pos], status="accepted")
+            if landed is not None:
+                landed.append(valid[pos])
         for pos in batch.duplicates:
             outcome[positions[pos]] = RecordResult(index=positions[pos], status="duplicate")
         for pos, errors in batch.rejected.items():

@@ -1,7 +1,9 @@
 """A subject's own data: the report (``/v1/subjects/{id}/report``) and who looked at it.
 
-The report is the JSON twin of ``scs explain --json``: score, grade, lists, measures,
-reasons and every record's part under each active rulebook, and the whole history. Only the
+The report (``socialcredit.report``) holds what ``scs explain --json`` does — score, grade,
+lists, measures, reasons and every record's part under each active rulebook, and the whole
+history — plus the score over the last years, disputes, repairs, notices and the access log,
+as JSON, HTML or PDF (``?format=``). Only the
 subject's own key and admins may read it, and every attempt is audited — a refused one too,
 under the subject it was aimed at, with the result ``refused``: a person whose report
 someone tried to read without the right deserves to see that in their access log.
@@ -10,32 +12,46 @@ someone tried to read without the right deserves to see that in their access log
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from socialcredit import clock
+from socialcredit import report as credit_report
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
+from socialcredit.api.casework import own_file
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody
 from socialcredit.identifiers import subject_key
-from socialcredit.scoring import evaluate
 from socialcredit.store import audit as trail
 from socialcredit.store.keys import ApiKey, Role
-from socialcredit.store.registry import SubjectNotFound
+from socialcredit.store.queries import SubjectFile
+from socialcredit.store.registry import Registry, SubjectNotFound
 from socialcredit.store.schema import subjects
 
 router = APIRouter(tags=["subjects"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "the registry has no file on the subject"}
 }
+_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the report as JSON, HTML or PDF (``format``)",
+        "content": {"text/html": {}, "application/pdf": {}},
+    }
+}
+
+
+ReportFormat = Annotated[
+    Literal["json", "html", "pdf"],
+    Query(description="json (default), html (a page) or pdf (a document to keep)"),
+]
 
 
 @router.get(
     "/v1/subjects/{subject_id}/report",
-    responses={**COMMON_RESPONSES, **_NOT_FOUND},
+    responses={**COMMON_RESPONSES, **_NOT_FOUND, **_FORMATS},
 )
 def report(
     served: RegistryDep,
@@ -43,8 +59,9 @@ def report(
     subject_id: Annotated[
         str, Path(min_length=1, max_length=32, description="resident number or USCC")
     ],
-) -> dict[str, Any]:
-    """The subject's report and explanation; for that subject's key or an admin's."""
+    format: ReportFormat = "json",
+) -> Any:
+    """The subject's credit report; for that subject's key or an admin's."""
     kind, number = access.identify(served, subject_id, "subject_id")
     target = access.subject_id(served, kind, number)
     if key.role is Role.SUBJECT and key.subject_key != subject_key(served.secret, kind, number):
@@ -55,17 +72,28 @@ def report(
     except SubjectNotFound:
         access.audit(served, key, None, "report", "no_file")
         raise ApiError(404, "no_file", "the registry has no file on this subject") from None
-    today = clock.today()
-    names = [a.name for a in served.active_rulebooks()] or ["rongcheng"]
-    results = [evaluate(file.records, served.rulebook(n), today, file.subject.kind) for n in names]
-    access.audit(served, key, target, "report", "ok")
-    who = file.subject
-    return {
-        "subject": {"kind": who.kind.value, "id": who.display, "name": who.name},
-        "as_of": today.isoformat(),
-        "results": [result.to_json() for result in results],
-        "history": [entry.to_json() for entry in file.history],
-    }
+    return _report(served, key, file, format)
+
+
+@router.get("/v1/me/report", responses={**COMMON_RESPONSES, **_NOT_FOUND, **_FORMATS})
+def my_report(
+    served: RegistryDep,
+    key: Annotated[ApiKey, Depends(require(Role.SUBJECT))],
+    format: ReportFormat = "json",
+) -> Any:
+    """The caller's own credit report (a subject key)."""
+    return _report(served, key, own_file(served, key, "report"), format)
+
+
+def _report(served: Registry, key: ApiKey, file: SubjectFile, fmt: str) -> Any:
+    access.audit(served, key, file.subject.id, "report", "ok")
+    data = credit_report.gather(served, file)
+    if fmt == "json":
+        return data
+    body = credit_report.render(data, fmt)
+    media = "text/html; charset=utf-8" if fmt == "html" else "application/pdf"
+    headers = {"Content-Disposition": f'inline; filename="credit-report-{data["as_of"]}.{fmt}"'}
+    return Response(body, media_type=media, headers=headers)
 
 
 class AccessEntry(BaseModel):

@@ -201,7 +201,11 @@ def build(doc: Mapping[str, Any], source: str = "") -> Rulebook:
             legal_basis=meta.get("legal_basis"),
             sources=tuple(meta.get("sources", ())),
             dispute_deadline_working_days=meta.get("dispute_deadline_working_days"),
+            dispute_deadline_days=meta.get("dispute_deadline_days"),
             positive_deletion_working_days=meta.get("positive_deletion_working_days"),
+            repair_min_publicity=_period(meta.get("repair_min_publicity")),
+            repair_decision_working_days=meta.get("repair_decision_working_days"),
+            retention=_period(meta.get("retention")),
         ),
         score=ScoreScale(
             base=score["base"],

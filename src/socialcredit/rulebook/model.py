@@ -303,7 +303,11 @@ class Meta:
     legal_basis: str | None = None
     sources: tuple[str, ...] = ()
     dispute_deadline_working_days: int | None = None
+    dispute_deadline_days: int | None = None  # calendar days (FCRA: 30)
     positive_deletion_working_days: int | None = None
+    repair_min_publicity: Period | None = None
+    repair_decision_working_days: int | None = None
+    retention: Period | None = None  # personal data erased this long after validity ends
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,21 @@ from socialcredit.records import FieldError
 from socialcredit.store.schema import chain_heads, ledger, subjects
 
 LEDGER = "ledger"
+#: What erasing an entry blanks: everything about the conduct and the person. Kind, provider,
+#: ref, amends and time stay, so the chain, the provider's ref and the history's shape remain.
+ERASED_COLUMNS = (
+    "type",
+    "occurred_on",
+    "reported_on",
+    "act",
+    "amount",
+    "quantity",
+    "relates_to",
+    "evidence",
+    "legal_basis",
+    "subject_name",
+    "reason",
+)
 LOOKUP_CHUNK = 500
 
 #: Column order of the tuples ``insert_entries`` takes.
@@ -404,12 +419,17 @@ class ChainProblem:
 
 
 def verify_ledger(
-    conn: Connection, anchors: Mapping[int, bytes] | None = None, batch: int = 10_000
+    conn: Connection,
+    anchors: Mapping[int, bytes] | None = None,
+    batch: int = 10_000,
+    erased: frozenset[int] = frozenset(),
 ) -> tuple[int, ChainProblem | None]:
     """Recompute the ledger chain; return the entries checked and the first problem found.
 
     ``anchors`` are entry hashes recorded outside the database (seq -> hash): an entry that
-    no longer hashes to its anchor means history was rewritten, chain and all.
+    no longer hashes to its anchor means history was rewritten, chain and all. ``erased``
+    entries (``store.archive``) had their personal data blanked after the retention period:
+    their stored content hash is taken as it is, and they must hold no personal data.
     """
     anchors = anchors or {}
     query = (
@@ -427,7 +447,14 @@ def verify_ledger(
             )
         if data["subject_key"] is None:
             return checked, ChainProblem(LEDGER, expected_seq, "its subject row is missing")
-        digest = content_digest(data["subject_kind"], data["subject_key"], content_of(data))
+        if expected_seq in erased:
+            digest = bytes(data["content_hash"])
+            if any(data[c] is not None for c in ERASED_COLUMNS):
+                return checked, ChainProblem(
+                    LEDGER, expected_seq, "marked erased but still holds personal data"
+                )
+        else:
+            digest = content_digest(data["subject_kind"], data["subject_key"], content_of(data))
         if digest != bytes(data["content_hash"]):
             return checked, ChainProblem(
                 LEDGER, expected_seq, "content altered (stored values do not match its hash)"

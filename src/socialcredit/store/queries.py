@@ -184,7 +184,11 @@ def effective_records(subject: Subject, entries: Sequence[Any]) -> list[Record]:
     relate to the correction that replaced it; otherwise correcting a typo in a listing would
     make its repair miss, and keep the subject listed.
     """
-    current = [e for e in entries if e.kind in _SCORED_KINDS and e.amended_kind is None]
+    current = [
+        e
+        for e in entries
+        if e.kind in _SCORED_KINDS and e.amended_kind is None and e.type is not None
+    ]  # an entry without a type was erased after its retention period (``store.archive``)
     refs = {e.ref for e in current}
     replaced = {
         (e.provider, e.ref): e.amended_ref for e in entries if e.amended_kind == "correction"

@@ -13,7 +13,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from socialcredit.store.results import RescoreSummary
 
 OPLOG = "operator_log"
+CASES = "cases"  # the due-process chain (``store.cases``)
 
 
 class RegistryError(RuntimeError):
@@ -67,6 +68,7 @@ class VerifyReport:
     problem: ledger.ChainProblem | None
     heads: dict[str, str]  # chain -> "seq:hash", to anchor outside the database
     audit_entries: int = 0
+    case_entries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,7 @@ class VerifyReport:
             "ledger_entries": self.ledger_entries,
             "operator_entries": self.operator_entries,
             "audit_entries": self.audit_entries,
+            "case_entries": self.case_entries,
             "heads": self.heads,
             "first_problem": None
             if self.problem is None
@@ -123,7 +126,7 @@ class Registry:
                 )
             else:
                 secret = _read_checked(path, values["secret_check"])
-            ledger.create_heads(conn, (ledger.LEDGER, OPLOG, audit.AUDIT))
+            ledger.create_heads(conn, (ledger.LEDGER, OPLOG, audit.AUDIT, CASES))
         registry = cls(engine, secret)
         registry._load_shipped_types(actor or _actor())
         return registry
@@ -259,6 +262,18 @@ class Registry:
         with self._writing() as conn:
             return ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
 
+    def writing(self) -> AbstractContextManager[Connection]:
+        """A writer transaction for several registry writes that must land together."""
+        return self._writing()
+
+    @contextmanager
+    def _within(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self._writing() as own:
+                yield own
+
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A writer transaction that may create subjects: one at a time in this process, and
@@ -271,10 +286,20 @@ class Registry:
                 self.resolver.forget()
                 raise
 
-    def revoke(self, provider: str, ref: str, reason: str, own_ref: str | None = None) -> int:
-        """Withdraw ``provider``'s record ``ref``; the revocation is a new ledger entry."""
+    def revoke(
+        self,
+        provider: str,
+        ref: str,
+        reason: str,
+        own_ref: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Withdraw ``provider``'s record ``ref``; the revocation is a new ledger entry.
+
+        ``conn``: a writer transaction of the caller's (``writing``) to land in, so that an
+        amendment and what it answers (a dispute) commit together."""
         _require_reason(reason)
-        with self.writer.begin() as conn:
+        with self._within(conn) as conn:
             return ledger.amend(
                 conn,
                 provider,
@@ -284,11 +309,11 @@ class Registry:
                 own_ref or f"revocation:{ref}",
             )
 
-    def correct(self, ref: str, record: Record, reason: str) -> int:
+    def correct(self, ref: str, record: Record, reason: str, conn: Connection | None = None) -> int:
         """Replace the provider's record ``ref`` by ``record`` (which has its own new ref)."""
         _require_reason(reason)
         prepared = self._preparer.prepare_record(record)
-        with self._writing() as conn:
+        with self._within(conn) as conn:
             resolved = self.resolver.ids(conn, [prepared])[0]
             if isinstance(resolved, FieldError):
                 raise ledger.AmendError(str(resolved))
@@ -344,9 +369,20 @@ class Registry:
         at once and an expired one stops counting without anyone touching the registry.
         """
         file = self.subject_file(kind, raw_id)
+        moment = as_of or clock.today()
         return evaluate(
-            file.records, self.rulebook(rulebook), as_of or clock.today(), file.subject.kind
+            self.scored_records(file, moment), self.rulebook(rulebook), moment, file.subject.kind
         )
+
+    def scored_records(self, file: queries.SubjectFile, as_of: date) -> list[Record]:
+        """The file's records the engine scores on ``as_of``: without those whose dispute
+        deadline passed unanswered (``disputes.suspended``), so every read path agrees."""
+        from socialcredit.disputes import counting
+        from socialcredit.store import cases
+
+        with self.engine.connect() as conn:
+            subject_cases = cases.for_subject(conn, file.subject.id)
+        return counting(file.records, subject_cases, as_of)
 
     def rescore(
         self,
@@ -438,16 +474,27 @@ class Registry:
 
     def verify(self, anchors: Mapping[int, bytes] | None = None) -> VerifyReport:
         """Recompute every chain; ``anchors`` are ledger entry hashes recorded elsewhere."""
+        from socialcredit.store import archive, cases
+
         with self.engine.connect() as conn:
-            checked, problem = ledger.verify_ledger(conn, anchors)
+            erased, erase_problem = archive.erased_seqs(conn)
+            checked, problem = ledger.verify_ledger(conn, anchors, erased=erased)
+            if problem is None and erase_problem is not None:
+                problem = ledger.ChainProblem(ledger.LEDGER, 0, erase_problem)
             op_checked, op_problem = _verify_oplog(conn)
             audit_checked, audit_problem = audit.verify(conn)
+            case_checked, case_problem = cases.verify(conn)
             heads = {
                 row.chain: f"{row.seq}:{bytes(row.entry_hash).hex()}"
                 for row in conn.execute(select(chain_heads))
             }
         return VerifyReport(
-            checked, op_checked, problem or op_problem or audit_problem, heads, audit_checked
+            checked,
+            op_checked,
+            problem or op_problem or audit_problem or case_problem,
+            heads,
+            audit_checked,
+            case_checked,
         )
 
     # -- internals ---------------------------------------------------------------------------

@@ -23,9 +23,11 @@ import orjson
 from sqlalchemy import Engine, delete
 
 from socialcredit import clock
+from socialcredit.disputes import counting
 from socialcredit.engines import outcomes
 from socialcredit.rulebook import Rulebook
 from socialcredit.store import database
+from socialcredit.store.cases import disputes_by_subject
 from socialcredit.store.queries import effective_records, stream_subjects
 from socialcredit.store.rulebooks import schema_guard
 from socialcredit.store.schema import results
@@ -76,8 +78,13 @@ def rescore(
                 results.c.as_of == as_of,
             )
         )
+        disputed = disputes_by_subject(reader)
         groups = (
-            (str(subject.id), subject.kind, effective_records(subject, entries))
+            (
+                str(subject.id),
+                subject.kind,
+                counting(effective_records(subject, entries), disputed.get(subject.id, ()), as_of),
+            )
             for subject, entries in stream_subjects(reader)
         )
         rows: list[dict[str, Any]] = []

@@ -202,3 +202,66 @@ audit_log = Table(
     Column("entry_hash", LargeBinary(32), nullable=False),
 )
 Index("ix_audit_log_subject", audit_log.c.subject_id)
+
+#: Due process: a dispute, a human review, a credit-repair application or a deletion request,
+#: as it stands now. Every change to a case is also an entry of the ``case_events`` chain, so
+#: this table is a convenience for reading; the chain is what proves what happened when.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # dispute | review | repair | deletion
+    Column("subject_id", Integer, ForeignKey("subjects.id"), nullable=False),
+    Column("provider", String(64)),
+    Column("ref", String(128)),
+    Column("rulebook", String(64)),
+    Column("list", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", String(32), nullable=False),
+    Column("deadline", Date, nullable=False),  # the last day to answer
+    Column("closed_at", String(32)),
+    Column("detail", Text, nullable=False),  # canonical JSON: reason, evidence, commitment …
+)
+Index("ix_cases_subject", cases.c.subject_id)
+Index("ix_cases_record", cases.c.provider, cases.c.ref)
+
+#: Every step of every case, hash-chained (``cases`` in ``chain_heads``) like the audit log.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("case_id", String(32), nullable=False),
+    Column("step", String(32), nullable=False),
+    Column("detail", Text, nullable=False),  # canonical JSON
+    Column("actor", String(128), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
+)
+Index("ix_case_events_case", case_events.c.case_id)
+
+#: The notice outbox: one notice per adverse record and rulebook, written before any consumer
+#: can see the restriction it causes, delivered later by a channel (file, webhook).
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_id", Integer, ForeignKey("subjects.id"), nullable=False),
+    Column("key", String(300), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("body", Text, nullable=False),  # JSON: what, why, legal basis, how to dispute
+    Column("delivered_at", String(32)),
+    Column("channel", String(300)),
+    UniqueConstraint("subject_id", "key", name="uq_notices_subject_key"),
+)
+
+#: Ledger entries whose personal data was erased after the rulebook's retention period: the
+#: content columns are blanked, the stored content hash stays, so the chain still verifies.
+shredded = Table(
+    "shredded",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("shredded_at", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+)

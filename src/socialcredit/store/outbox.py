@@ -1,0 +1,158 @@
+"""The notice outbox: notices written in the registry's database, delivered by a channel.
+
+Written inside a writer transaction that commits before the caller answers anyone, so a
+consumer never learns of a restriction the subject has not been notified of. Delivery marks
+each notice with the channel and the time; an undelivered notice is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from socialcredit import clock
+from socialcredit.notices import Channel, Draft, drafts
+from socialcredit.records import Record
+from socialcredit.rulebook.model import Rulebook
+from socialcredit.scoring import Result, evaluate
+from socialcredit.store import queries
+from socialcredit.store.schema import notices, subjects
+
+if TYPE_CHECKING:
+    from socialcredit.store.registry import Registry
+
+log = logging.getLogger("socialcredit.notices")
+
+
+def ensure(conn: Connection, subject_id: int, wanted: Sequence[Draft]) -> int:
+    """Insert the drafts the subject has no notice for yet; return how many were new."""
+    if not wanted:
+        return 0
+    have = set(
+        conn.execute(select(notices.c.key).where(notices.c.subject_id == subject_id)).scalars()
+    )
+    new = [d for d in dict((d.key, d) for d in wanted).values() if d.key not in have]
+    if new:
+        stamp = clock.timestamp()
+        # Two checks of one subject at once may both find a notice missing: the second
+        # insert then does nothing rather than fail the check.
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(notices).on_conflict_do_nothing(),
+            [
+                {
+                    "subject_id": subject_id,
+                    "key": d.key,
+                    "created_at": stamp,
+                    "body": orjson.dumps(d.body).decode(),
+                }
+                for d in new
+            ],
+        )
+    return len(new)
+
+
+def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = None) -> int:
+    """Write the notices the subject's current results call for, under every active rulebook."""
+    moment = as_of or clock.today()
+    names = [a.name for a in registry.active_rulebooks()] or ["rongcheng"]
+    records = registry.scored_records(file, moment)
+    basis = {(r.provider, r.ref): r.legal_basis for r in records}
+    wanted: list[Draft] = []
+    for name in names:
+        book = registry.rulebook(name)
+        wanted += drafts(evaluate(records, book, moment, file.subject.kind), book, basis)
+    return _write(registry, file.subject.id, wanted)
+
+
+def notify_result(
+    registry: Registry, subject_id: int, result: Result, book: Rulebook, records: Sequence[Record]
+) -> int:
+    """The notices one result already at hand calls for (a check's): no second evaluation,
+    and only a read when they exist, which is nearly always."""
+    basis = {(r.provider, r.ref): r.legal_basis for r in records}
+    return _write(registry, subject_id, drafts(result, book, basis))
+
+
+def _write(registry: Registry, subject_id: int, wanted: Sequence[Draft]) -> int:
+    if not wanted:
+        return 0
+    with registry.engine.connect() as conn:
+        have = set(
+            conn.execute(select(notices.c.key).where(notices.c.subject_id == subject_id)).scalars()
+        )
+    if all(d.key in have for d in wanted):
+        return 0
+    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
+        return ensure(conn, subject_id, wanted)
+
+
+def notify_records(registry: Registry, records: Sequence[Record]) -> int:
+    """Notices for the subjects of records that just landed; a failure is logged, not raised
+    (the next check, report or sweep writes what is missing)."""
+    written = 0
+    for kind, number in dict.fromkeys((r.subject.kind, r.subject.id) for r in records):
+        try:
+            written += notify(registry, registry.subject_file(kind, number))
+        except Exception:
+            log.exception("writing notices after an append failed; the next check retries")
+    return written
+
+
+def sweep(registry: Registry) -> int:
+    """Notices for every subject (after a bulk import); how many were written."""
+    with registry.engine.connect() as conn:
+        ids = list(conn.execute(select(subjects.c.id)).scalars())
+    written = 0
+    for subject_id in ids:
+        with registry.engine.connect() as conn:
+            file = queries.read_file(conn, subject_id)
+        written += notify(registry, file)
+    return written
+
+
+def for_subject(conn: Connection, subject_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(notices).where(notices.c.subject_id == subject_id).order_by(notices.c.id)
+    )
+    return [_notice(row) for row in rows]
+
+
+def deliver(registry: Registry, channel: Channel, limit: int = 1000) -> int:
+    """Send undelivered notices through ``channel``; mark them delivered only if it worked."""
+    with registry.engine.connect() as conn:
+        rows = list(
+            conn.execute(
+                select(notices)
+                .where(notices.c.delivered_at.is_(None))
+                .order_by(notices.c.id)
+                .limit(limit)
+            )
+        )
+    if not rows:
+        return 0
+    channel.send([_notice(row) | {"subject_id": row.subject_id} for row in rows])
+    with registry.writer.begin() as conn:
+        conn.execute(
+            update(notices)
+            .where(notices.c.id.in_([row.id for row in rows]))
+            .values(delivered_at=clock.timestamp(), channel=channel.name)
+        )
+    return len(rows)
+
+
+def _notice(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "key": row.key,
+        "created_at": row.created_at,
+        "delivered_at": row.delivered_at,
+        "channel": row.channel,
+        **orjson.loads(row.body),
+    }
