@@ -121,13 +121,18 @@ class Parameters:
     origin: str = field(default="defaults", compare=False)
 
     def scalars(self) -> Iterator[tuple[str, float]]:
-        """Every numeric parameter as ``section.field`` and value: what sensitivity varies."""
+        """Every numeric parameter as ``section.field`` and value: what sensitivity varies.
+
+        Not the income median: it is the unit incomes are counted in, and every effect reads
+        income relative to it, so varying it could only show that nothing changes.
+        """
         for section in _SECTIONS:
             values = getattr(self, section)
             for f in fields(values):
                 value = getattr(values, f.name)
-                if not isinstance(value, bool):
-                    yield f"{section}.{f.name}", float(value)
+                path = f"{section}.{f.name}"
+                if not isinstance(value, bool) and path != "population.income_median":
+                    yield path, float(value)
 
     def with_value(self, path: str, value: float) -> Parameters:
         """A copy with one ``section.field`` changed (kept within its bounds)."""
