@@ -901,7 +901,7 @@ def _organisations(seed: int) -> Iterator[SubjectRef]:
                 f"{place} {rng.choice(TRADE_NAMES)} {rng.choice(COOPERATIVES)} "
                 "Professional Cooperative"
             )
-        code = _uscc(kind + area, offset + 2 * i)
+        code = make_uscc(kind + area, offset + 2 * i)
         yield SubjectRef(SubjectKind.ORGANISATION, code, name)
 
 
@@ -914,7 +914,7 @@ def _institutions(seed: int) -> Iterator[SubjectRef]:
         else:
             j = i - len(INSTITUTION_NAMES)
             name = f"Rongcheng No. {j // 2 + 1} {'Primary' if j % 2 else 'Middle'} School"
-        code = _uscc("12371082", offset + 2 * i + 1)
+        code = make_uscc("12371082", offset + 2 * i + 1)
         yield SubjectRef(SubjectKind.INSTITUTION, code, name)
 
 
@@ -927,7 +927,7 @@ def _code_offset(seed: int) -> int:
 _AREA_NAMES = {"371002": "Huancui", "371003": "Wendeng", "371083": "Rushan"}
 
 
-def _uscc(prefix: str, index: int) -> str:
+def make_uscc(prefix: str, index: int) -> str:
     """The USCC with ``prefix`` (authority, type, area) and the ``index``-th organisation code.
 
     stdnum checks only the final character; the organisation code's own check character

@@ -19,7 +19,7 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
-from socialcredit.demo import DISTRICTS, _uscc
+from socialcredit.demo import DISTRICTS, make_uscc
 from socialcredit.identifiers import SubjectKind
 from socialcredit.sim.params import Parameters
 
@@ -145,7 +145,7 @@ def _identifiers(
     organisations = np.nonzero(kind == ORGANISATION)[0]
     offset = int(np.random.default_rng([seed, 2]).integers(10**8))
     for j2, i in enumerate(organisations.tolist()):
-        out[i] = _uscc("91371082", offset + j2)
+        out[i] = make_uscc("91371082", offset + j2)
     return pa.array(out, type=pa.string()), age
 
 
