@@ -13,6 +13,7 @@ hash chain and the insert — so a two-core machine keeps both cores busy.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import multiprocessing
 import os
@@ -261,6 +262,12 @@ def import_file(
     summary = ImportSummary()
     sink = RejectSink(rejects_path)  # opened now: an unwritable path fails before any insert
     context = registry.intake_context()
+    # An import allocates tens of millions of short-lived tuples while holding a few hundred
+    # thousand subjects in caches, so the cycle collector would keep walking those caches for
+    # cycles this code never makes: about 4 µs per record in the writer, a seventh of its
+    # time. Reference counting still frees everything.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         if fmt is Format.PARQUET:
             _run(
@@ -283,6 +290,8 @@ def import_file(
                 _run(registry, context, payloads, workers, summary, sink, handle.tell, progress)
     finally:
         sink.close()
+        if collecting:
+            gc.enable()
     summary.rejects_file = str(rejects_path) if sink.count else None
     if not sink.count:
         rejects_path.unlink(missing_ok=True)  # an empty or stale file would mislead

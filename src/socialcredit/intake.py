@@ -8,6 +8,7 @@ the hash chain and the insert. Everything crossing the process boundary is a pla
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -289,6 +290,9 @@ _worker: Preparer | None = None
 
 def init_worker(context: IntakeContext) -> None:
     global _worker
+    # A worker lives for one import and makes no reference cycles: the cycle collector would
+    # only walk its caches of subjects, dates and verdicts again and again.
+    gc.disable()
     _worker = Preparer(context)
 
 
