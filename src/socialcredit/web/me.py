@@ -109,22 +109,21 @@ def my_report_file(request: Request, fmt: str) -> Response:
     return answer
 
 
+def _blank_form(request: Request, kind: str, provider: str, ref: str) -> HTMLResponse:
+    """The empty dispute or repair form for one record (signed-in subjects only)."""
+    subject_session(request)
+    return render(
+        request, "case_form.html", kind=kind, provider=provider, ref=ref, values={}, problem=None
+    )
+
+
 @router.get("/me/disputes/new", response_class=HTMLResponse)
 def dispute_form(
     request: Request,
     provider: Annotated[str, Query(max_length=64)],
     ref: Annotated[str, Query(max_length=128)],
 ) -> HTMLResponse:
-    subject_session(request)
-    return render(
-        request,
-        "case_form.html",
-        kind="dispute",
-        provider=provider,
-        ref=ref,
-        values={},
-        problem=None,
-    )
+    return _blank_form(request, "dispute", provider, ref)
 
 
 @router.post("/me/disputes", response_class=HTMLResponse)
@@ -155,16 +154,7 @@ def repair_form(
     provider: Annotated[str, Query(max_length=64)],
     ref: Annotated[str, Query(max_length=128)],
 ) -> HTMLResponse:
-    subject_session(request)
-    return render(
-        request,
-        "case_form.html",
-        kind="repair",
-        provider=provider,
-        ref=ref,
-        values={},
-        problem=None,
-    )
+    return _blank_form(request, "repair", provider, ref)
 
 
 @router.post("/me/repairs", response_class=HTMLResponse)
