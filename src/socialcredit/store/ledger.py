@@ -127,6 +127,7 @@ def append_prepared(
     first_of: dict[tuple[str, str], tuple[int, bytes]] = {}
     repeats: list[tuple[int, int]] = []  # (position, position of the identical first copy)
     next_seq, next_head = seq, head
+    optimistic = conn.dialect.name == "sqlite"  # see below; PostgreSQL chains after a lookup
     for pos, (kind, key, _display, content, digest) in enumerate(items):
         entry = known[key]
         if entry.kind != kind:
@@ -137,9 +138,11 @@ def append_prepared(
         if earlier is None:
             first_of[ident] = (pos, digest)
             pending.append((pos, entry.id, content, digest))
-            next_seq += 1
-            next_head = sha256(next_head + next_seq.to_bytes(8, "big") + stamp + digest).digest()
-            rows.append((next_seq, entry.id, *content, recorded_at, digest, next_head))
+            if optimistic:
+                next_seq += 1
+                head_in = next_head + next_seq.to_bytes(8, "big") + stamp + digest
+                next_head = sha256(head_in).digest()
+                rows.append((next_seq, entry.id, *content, recorded_at, digest, next_head))
         elif earlier[1] == digest:
             repeats.append((pos, earlier[0]))
         else:
@@ -150,7 +153,7 @@ def append_prepared(
     # stored. (PostgreSQL aborts psycopg's executemany pipeline on the first violation, so
     # there the lookup comes first.)
     chained = _Chained(rows, [p[0] for p in pending], [], {}, next_seq, next_head)
-    if conn.dialect.name == "sqlite":
+    if optimistic:
         try:
             with conn.begin_nested():
                 insert_entries(conn, rows)
