@@ -33,7 +33,7 @@ def create_app(registry: Registry) -> FastAPI:
         description="Records in, checks out, every read of a person's data audited. "
         "See docs/api.md.",
     )
-    app.state.registry = registry
+    app.state.registry = registry.serving()
     errors.install(app)
     areas = (records, checks, subjects, organisations, operator, audit, disputes, repairs, notices)
     for area in areas:

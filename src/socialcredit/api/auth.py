@@ -26,8 +26,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `scs key create`
 
 
 def registry(request: Request) -> Registry:
-    """The registry the app serves (set by ``app.create_app``)."""
+    """The registry the app serves (set by ``app.create_app``), its read cache brought up to
+    date with the database once per request (``store.read_cache``)."""
     served: Registry = request.app.state.registry
+    served.refresh()
     return served
 
 

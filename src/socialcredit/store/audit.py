@@ -10,6 +10,7 @@ or editing a read shows up in ``scs verify``. Subjects appear by row id, never b
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -37,6 +38,18 @@ class AuditEntry:
     recorded_at: str
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One read to log: who (key and role) read which subject, doing what, with what result."""
+
+    key_id: str
+    role: str
+    subject_id: int | None
+    action: str
+    result: str
+    purpose: str | None = None
+
+
 def append(
     conn: Connection,
     key_id: str,
@@ -47,26 +60,49 @@ def append(
     purpose: str | None = None,
 ) -> AuditEntry:
     """Append one entry in the caller's writer transaction (``database.WRITER``)."""
+    return append_many(conn, [Reading(key_id, role, subject_id, action, result, purpose)])[0]
+
+
+def append_many(conn: Connection, readings: Sequence[Reading]) -> list[AuditEntry]:
+    """Append entries in order, in the caller's writer transaction: one lock of the head and
+    one insert for all of them, so a batch check or a group commit logs thousands of reads
+    for the price of a few statements."""
+    if not readings:
+        return []
     seq, head = ledger.lock_head(conn, AUDIT)
-    entry = AuditEntry(
-        seq + 1, key_id, role, subject_id, purpose, action, result, clock.timestamp()
-    )
-    head = entry_hash(head, entry.seq, entry.recorded_at, _digest(entry))
-    conn.execute(
-        audit_log.insert().values(
-            seq=entry.seq,
-            key_id=key_id,
-            role=role,
-            subject_id=subject_id,
-            purpose=purpose,
-            action=action,
-            result=result,
-            recorded_at=entry.recorded_at,
-            entry_hash=head,
+    recorded_at = clock.timestamp()
+    entries: list[AuditEntry] = []
+    rows: list[dict[str, Any]] = []
+    for reading in readings:
+        seq += 1
+        entry = AuditEntry(
+            seq,
+            reading.key_id,
+            reading.role,
+            reading.subject_id,
+            reading.purpose,
+            reading.action,
+            reading.result,
+            recorded_at,
         )
-    )
-    ledger.set_head(conn, entry.seq, head, AUDIT)
-    return entry
+        head = entry_hash(head, seq, recorded_at, _digest(entry))
+        entries.append(entry)
+        rows.append(
+            {
+                "seq": seq,
+                "key_id": entry.key_id,
+                "role": entry.role,
+                "subject_id": entry.subject_id,
+                "purpose": entry.purpose,
+                "action": entry.action,
+                "result": entry.result,
+                "recorded_at": recorded_at,
+                "entry_hash": head,
+            }
+        )
+    conn.execute(audit_log.insert(), rows)
+    ledger.set_head(conn, seq, head, AUDIT)
+    return entries
 
 
 def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEntry]:

@@ -72,6 +72,10 @@ def defined_measures(registry: Registry) -> dict[str, tuple[str, Measure]]:
     The active rulebooks and the shipped ones not overridden by an activation; a code defined
     by two rulebooks belongs to the first by name, so the answer does not depend on order.
     """
+    return registry.cached(("defined_measures",), lambda: _defined_measures(registry))
+
+
+def _defined_measures(registry: Registry) -> dict[str, tuple[str, Measure]]:
     names = sorted({a.name for a in registry.active_rulebooks()} | set(shipped_names()))
     found: dict[str, tuple[str, Measure]] = {}
     for name in names:
@@ -153,17 +157,25 @@ def revoke(registry: Registry, key_id: str) -> ApiKey:
 
 
 def authenticate(registry: Registry, token: str) -> ApiKey:
-    """The key a bearer token belongs to, if it is known, not revoked and not expired."""
-    with registry.engine.connect() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.key_hash == _hash(token))).first()
-    if row is None:
+    """The key a bearer token belongs to, if it is known, not revoked and not expired.
+
+    Creating and revoking a key are operator actions, so the server's read cache keeps a
+    key until the next one (a revoked key is refused by the first request after)."""
+    hashed = _hash(token)
+    key = registry.cached(("api_key", hashed), lambda: _stored_key(registry, hashed))
+    if key is None:
         raise ApiKeyError("the key is not known")
-    key = _key(row._mapping)
     if key.revoked_at is not None:
         raise ApiKeyError(f"the key was revoked at {key.revoked_at}")
     if key.expires is not None and clock.today() > key.expires:
         raise ApiKeyError(f"the key expired after {key.expires.isoformat()}")
     return key
+
+
+def _stored_key(registry: Registry, hashed: bytes) -> ApiKey | None:
+    with registry.engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_hash == hashed)).first()
+    return None if row is None else _key(row._mapping)
 
 
 def _check_binding(

@@ -19,7 +19,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -34,6 +34,7 @@ from socialcredit.rulebook import Rulebook, RulebookError, load_rulebook, shippe
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import audit, database, ledger, queries
 from socialcredit.store import rulebooks as activations
+from socialcredit.store.read_cache import ReadCache
 from socialcredit.store.schema import (
     chain_heads,
     legacy_codes,
@@ -47,7 +48,10 @@ from socialcredit.store.schema import ledger as ledger_table
 from socialcredit.store.secret import check_value, create_secret, default_secret_path, read_secret
 
 if TYPE_CHECKING:
+    from socialcredit.disputes import Case, CaseKind
     from socialcredit.store.results import RescoreSummary
+
+T = TypeVar("T")
 
 OPLOG = "operator_log"
 CASES = "cases"  # the due-process chain (``store.cases``)
@@ -102,6 +106,26 @@ class Registry:
         # keeps the subject cache, which a failed write clears, consistent between threads
         # of one process (the API server's).
         self._write_lock = threading.Lock()
+        #: The server's read cache (``store.read_cache``); None everywhere else, so commands
+        #: and tests that write behind a registry's back always read the database.
+        self.cache: ReadCache | None = None
+
+    def serving(self) -> Registry:
+        """This registry for a server: the same database and secret, with a read cache that
+        keeps what is read again and again until the registry changes. A new object, so
+        whoever holds this one (a test, a command) keeps reading the database directly."""
+        served = Registry(self.engine, self.secret)
+        served.cache = ReadCache()
+        return served
+
+    def refresh(self) -> None:
+        """Start of a request: drop what writes since the last one made stale."""
+        if self.cache is not None:
+            with self.engine.connect() as conn:
+                self.cache.refresh(conn)
+
+    def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        return compute() if self.cache is None else self.cache.config(key, compute)
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -172,6 +196,9 @@ class Registry:
             }
 
     def legacy_codes(self) -> frozenset[str]:
+        return self.cached(("legacy_codes",), self._read_legacy_codes)
+
+    def _read_legacy_codes(self) -> frozenset[str]:
         with self.engine.connect() as conn:
             return frozenset(conn.execute(select(legacy_codes.c.code)).scalars())
 
@@ -334,6 +361,9 @@ class Registry:
         return Preparer(IntakeContext({}, {}, clock.today(), frozenset(), self.secret))
 
     def find_subject(self, kind: SubjectKind, raw_id: str) -> ledger.SubjectEntry | None:
+        return self.cached(("subject", kind, raw_id), lambda: self._find_subject(kind, raw_id))
+
+    def _find_subject(self, kind: SubjectKind, raw_id: str) -> ledger.SubjectEntry | None:
         number = normalise(kind, raw_id, self.legacy_codes())
         key = subject_key(self.secret, kind, number)
         with self.engine.connect() as conn:
@@ -351,8 +381,26 @@ class Registry:
             raise SubjectNotFound(
                 f"no record names {kind.value} {shown}: the registry has no file on it"
             )
+        return self._subject_cached(found.id, "file", lambda: self._read_file(found.id))
+
+    def _read_file(self, subject_id: int) -> queries.SubjectFile:
         with self.engine.connect() as conn:
-            return queries.read_file(conn, found.id)
+            return queries.read_file(conn, subject_id)
+
+    def _subject_cached(self, subject_id: int, key: Any, compute: Callable[[], T]) -> T:
+        if self.cache is None:
+            return compute()
+        return self.cache.subject(subject_id, key, compute)
+
+    def subject_cases(self, subject_id: int, kind: CaseKind | None = None) -> list[Case]:
+        """The subject's due-process cases (of ``kind``), from the cache in the server."""
+        from socialcredit.store import cases
+
+        def read() -> list[Case]:
+            with self.engine.connect() as conn:
+                return cases.for_subject(conn, subject_id, kind)
+
+        return self._subject_cached(subject_id, ("cases", kind), read)
 
     def subject_records(self, kind: SubjectKind, raw_id: str) -> list[Record]:
         return self.subject_file(kind, raw_id).records
@@ -378,11 +426,8 @@ class Registry:
         """The file's records the engine scores on ``as_of``: without those whose dispute
         deadline passed unanswered (``disputes.suspended``), so every read path agrees."""
         from socialcredit.disputes import counting
-        from socialcredit.store import cases
 
-        with self.engine.connect() as conn:
-            subject_cases = cases.for_subject(conn, file.subject.id)
-        return counting(file.records, subject_cases, as_of)
+        return counting(file.records, self.subject_cases(file.subject.id), as_of)
 
     def rescore(
         self,
@@ -400,6 +445,9 @@ class Registry:
     # -- rulebooks ---------------------------------------------------------------------------
     def rulebook(self, name: str) -> Rulebook:
         """The active version of rulebook ``name``; the shipped one if none was activated."""
+        return self.cached(("rulebook", name), lambda: self._read_rulebook(name))
+
+    def _read_rulebook(self, name: str) -> Rulebook:
         with self.engine.connect() as conn:
             stored = activations.active_text(conn, name)
         if stored is not None:

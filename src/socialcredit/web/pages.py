@@ -68,7 +68,9 @@ class PageRefused(Exception):
 
 
 def registry(request: Request) -> Registry:
+    """The served registry, its read cache brought up to date (as ``api.auth.registry``)."""
     served: Registry = request.app.state.registry
+    served.refresh()
     return served
 
 

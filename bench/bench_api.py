@@ -1,0 +1,345 @@
+"""The API under load: single checks against a trivial endpoint, batch checks, record submission.
+
+Run: ``python bench/bench_api.py [--people 10000] [--duration 10] [--repeat 3]``. Needs
+``wrk`` (Debian: ``apt-get install wrk``). Builds the demo city once (cached in
+``bench/out/``), copies it so every run starts from the same registry, starts one uvicorn
+process serving ``create_app`` (the server ``scs serve`` runs) with rate limits off, and
+drives it over loopback:
+
+- **single checks** — ``GET /v1/checks`` with a consumer key, 32 connections, cycling over
+  the city's persons (each check audited before it is answered), alternated with a
+  **trivial JSON endpoint** added to the same app (same server, same stack, no database);
+  the figure is the ratio of their requests per second (target ≥ 0.70) and the checks' p99
+  latency (target < 25 ms);
+- **batch checks** — ``POST /v1/checks`` with 10,000 subjects per request (target ≥ 200,000
+  subject checks per second);
+- **record submission** — ``POST /v1/records`` in batches of 1,000 new records from two
+  client threads (target ≥ 20,000 records per second).
+
+wrk and the server share the machine's cores, so the figures are for this machine with the
+load generator on it; the load average before each run is printed beside the figures.
+Medians of ``--repeat`` runs go to stdout and ``bench/out/api.json``. Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+OUT = Path(__file__).parent / "out"
+MEASURES = ["spc.high_speed_rail", "spc.flights"]
+TRIVIAL = "/bench/trivial"
+BATCH_CHECKS = 10_000
+BATCH_RECORDS = 1_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--record-batches", type=int, default=60)
+    parser.add_argument(
+        "--parts", default="checks,batch,records", help="which of checks, batch, records to run"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench_api needs wrk: apt-get install wrk")
+    OUT.mkdir(exist_ok=True)
+    pristine = _pristine_city(args.people)
+    work = OUT / "api-run.db"
+    work.unlink(missing_ok=True)
+    with sqlite3.connect(pristine) as source, sqlite3.connect(work) as copy:
+        source.backup(copy)  # the WAL's pages too, which a file copy would miss
+    url = f"sqlite:///{work}"
+    secret = OUT / f"api-{args.people}.key"
+    keys = _keys(url, secret)
+    persons = _persons(args.people)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", url, str(secret), str(port)],
+        env={**os.environ, "SCS_API_RATE": "0"},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_up(port)
+        report = _run(args, base, port, keys, persons)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    (OUT / "api.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["summary"], indent=2))
+
+
+def _run(
+    args: argparse.Namespace, base: str, port: int, keys: dict[str, str], persons: list[str]
+) -> dict[str, Any]:
+    single = _lua_single(persons, keys["consumer"])
+    batch = _lua_batch(persons, keys["consumer"])
+    parts = set(args.parts.split(","))
+    runs: dict[str, list[dict[str, float]]] = {"trivial": [], "checks": [], "batch": []}
+    records: list[float] = []
+    if "checks" in parts:  # warm up both paths before measuring
+        _wrk(base + TRIVIAL, 2, 2)
+        _wrk(base + "/", 2, 2, single)
+    for _ in range(args.repeat):
+        if "checks" in parts:
+            runs["trivial"].append(_wrk(base + TRIVIAL, args.duration, args.connections))
+            runs["checks"].append(_wrk(base + "/", args.duration, args.connections, single))
+        if "batch" in parts:
+            runs["batch"].append(_wrk(base + "/", args.duration, 2, batch))
+        if "records" in parts:
+            records.append(_submit_records(port, keys["provider"], args.record_batches))
+    med = {name: _median_run(r) for name, r in runs.items() if r}
+    summary: dict[str, Any] = {"load_average_after": os.getloadavg()}
+    if "checks" in med:
+        summary |= {
+            "trivial_rps": med["trivial"]["rps"],
+            "checks_rps": med["checks"]["rps"],
+            "checks_over_trivial": round(med["checks"]["rps"] / med["trivial"]["rps"], 3),
+            "checks_p50_ms": med["checks"]["p50_ms"],
+            "checks_p99_ms": med["checks"]["p99_ms"],
+            "target_checks": ">= 0.70 of trivial, p99 < 25 ms at 32 connections",
+        }
+    if "batch" in med:
+        summary |= {
+            "batch_subject_checks_per_s": round(med["batch"]["rps"] * BATCH_CHECKS),
+            "batch_p99_ms": med["batch"]["p99_ms"],
+            "target_batch": ">= 200000 subject checks/s",
+        }
+    if records:
+        summary |= {
+            "records_per_s": round(statistics.median(records)),
+            "target_records": ">= 20000 records/s in batches of 1,000",
+        }
+    return {"summary": summary, "runs": runs, "records_per_s_runs": records}
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+def serve(url: str, secret: str, port: int) -> None:
+    """The server process: ``create_app`` plus one trivial route, on one uvicorn worker."""
+    import uvicorn
+
+    from socialcredit.api.app import create_app
+    from socialcredit.store.registry import Registry
+
+    app = create_app(Registry.open(url, Path(secret)))
+
+    async def trivial() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.add_api_route(TRIVIAL, trivial, methods=["GET"], include_in_schema=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _wait_up(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("the server did not come up")
+
+
+# -- the city, its keys and its people ------------------------------------------------------
+
+
+def _pristine_city(people: int) -> Path:
+    path = OUT / f"api-{people}.db"
+    built = path.with_suffix(".built")
+    if not built.exists():
+        from socialcredit.demo_registry import build_demo
+
+        print(f"building the demo city ({people:,} people) in {path}", file=sys.stderr)
+        for stale in (path, OUT / f"api-{people}.key"):
+            stale.unlink(missing_ok=True)
+        build_demo(f"sqlite:///{path}", OUT / f"api-{people}.key", people, max(people // 10, 10))
+        built.touch()
+    return path
+
+
+def _keys(url: str, secret: Path) -> dict[str, str]:
+    from socialcredit.store import keys
+    from socialcredit.store.keys import Role
+    from socialcredit.store.registry import Registry
+
+    registry = Registry.open(url, secret)
+    registry.add_provider(_PROVIDER, _PROVIDER_TYPES, actor="bench")
+    _, consumer = keys.create(registry, Role.CONSUMER, measures=MEASURES)
+    _, provider = keys.create(registry, Role.PROVIDER, provider=_PROVIDER)
+    return {"consumer": consumer, "provider": provider}
+
+
+#: A provider of the bench's own, allowed every kind of record the demo city makes, so that
+#: submissions are the city's usual mix of types.
+_PROVIDER = "bench.city"
+_PROVIDER_TYPES = ["*"]
+
+
+def _persons(people: int) -> list[str]:
+    from socialcredit.demo import generate_city
+
+    return [p.id for p in generate_city(7, people, max(people // 10, 10)).persons]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- wrk ------------------------------------------------------------------------------------
+
+
+def _lua_single(persons: list[str], token: str) -> Path:
+    path = OUT / "checks.lua"
+    listed = ",".join(f'"{p}"' for p in persons)
+    path.write_text(
+        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        f"local subjects = {{{listed}}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #subjects + 1\n"
+        '  return wrk.format("GET", "/v1/checks?subject=" .. subjects[i] ..\n'
+        f'    "&measure={MEASURES[0]}&purpose=travel_booking")\n'
+        "end\n"
+    )
+    return path
+
+
+def _lua_batch(persons: list[str], token: str) -> Path:
+    """Ten different bodies of 10,000 subjects, sent in turn."""
+    path = OUT / "batch.lua"
+    bodies = []
+    for start in range(10):
+        chosen = [persons[(start * 997 + i) % len(persons)] for i in range(BATCH_CHECKS)]
+        body = {"measure": MEASURES[0], "purpose": "travel_booking", "subjects": chosen}
+        bodies.append(json.dumps(orjson.dumps(body).decode()))
+    path.write_text(
+        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{{','.join(bodies)}}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #bodies + 1\n"
+        '  return wrk.format("POST", "/v1/checks", nil, bodies[i])\n'
+        "end\n"
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    load = os.getloadavg()[0]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if failed:
+        sys.exit(f"{failed.group(1)} requests failed under wrk:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {
+        "rps": rps,
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+        "load_average_before": load,
+    }
+
+
+def _latency(out: str, percentile: str) -> float:
+    found = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", out)
+    if found is None:
+        return float("nan")
+    return round(float(found.group(1)) * _UNITS[found.group(2)], 3)
+
+
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {name: round(statistics.median(r[name] for r in runs), 3) for name in runs[0]}
+
+
+# -- record submission ---------------------------------------------------------------------
+
+_run_counter = 0
+
+
+def _submit_records(port: int, token: str, batches: int) -> float:
+    """Records per second landed by two client threads posting pre-serialised batches."""
+    global _run_counter
+    _run_counter += 1
+    bodies = _record_bodies(batches, _run_counter)
+    landed = [0, 0]
+
+    def client(slot: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        for body in bodies[slot::2]:
+            conn.request("POST", "/v1/records", body=body, headers=headers)
+            response = conn.getresponse()
+            answer = orjson.loads(response.read())
+            if response.status != 200:
+                raise RuntimeError(f"submission failed: {response.status} {answer}")
+            landed[slot] += answer["accepted"]
+            if answer["accepted"] != BATCH_RECORDS:
+                raise RuntimeError(f"not all records landed: {answer['rejected']} rejected")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(slot,)) for slot in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(landed) / (time.perf_counter() - started)
+
+
+def _record_bodies(batches: int, run: int) -> list[bytes]:
+    """New records of the bench provider: the demo's own kind of records, fresh refs."""
+    from socialcredit.demo import generate_records
+
+    wanted = batches * BATCH_RECORDS
+    chosen: list[dict[str, Any]] = []
+    for record in generate_records(1000 + run, wanted * 2):
+        if record.relates_to is None:
+            item = record.to_json()
+            item["provider"] = _PROVIDER
+            item["ref"] = f"bench{run}-{len(chosen)}"
+            chosen.append(item)
+            if len(chosen) == wanted:
+                break
+    if len(chosen) < wanted:
+        raise RuntimeError(f"only {len(chosen)} records of {_PROVIDER} generated")
+    return [
+        orjson.dumps(chosen[i : i + BATCH_RECORDS]) for i in range(0, wanted, BATCH_RECORDS)
+    ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()

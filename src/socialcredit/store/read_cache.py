@@ -1,0 +1,149 @@
+"""The server's read cache: what the API reads again and again, kept until the registry changes.
+
+A check reads the same things every time — the key, the rulebook, the measures it defines,
+the allow-list of legacy codes, the subject's file and cases — and a railway asks about the
+same travellers all day. Reading and parsing them on every request costs milliseconds; a
+dictionary look-up costs nothing. The cache is only correct if it can never serve something
+the registry no longer says, so it is tied to the registry's own hash chains, whose heads
+every write moves in the same transaction:
+
+- the **operator log** head moves with every change of configuration (a provider, a key, a
+  rulebook activation, a legacy code, an erasure): everything is dropped;
+- the **ledger** head moves with every record, correction and revocation: the files of the
+  subjects those entries name are dropped, and only theirs;
+- the **cases** head moves with every step of due process: the subjects of those cases are
+  dropped;
+- the **day** changes what counts (validity, deadlines that lapse unanswered): everything is
+  dropped.
+
+``refresh`` reads the heads in one query at the start of each request (the API's
+``RegistryDep``), so a request that starts after a write commits never sees what the write
+changed — in this process or any other. A value computed from a read that may have
+started before a refresh is not stored (``generation`` is taken before the read and checked
+before the store). The cache exists only in the server: CLI commands open the registry
+without one and read the database every time, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, select
+
+from socialcredit import clock
+from socialcredit.store.schema import case_events, cases, chain_heads, ledger
+
+T = TypeVar("T")
+
+LEDGER, OPERATOR_LOG, CASES = "ledger", "operator_log", "cases"
+#: How many subjects' files are kept at most; the least recently used go first.
+MAX_SUBJECTS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Heads:
+    """Where the chains that change what a read returns stand, and the day."""
+
+    ledger: int
+    operator_log: int
+    cases: int
+    day: date
+
+
+def read_heads(conn: Connection) -> Heads:
+    seqs = dict(conn.execute(select(chain_heads.c.chain, chain_heads.c.seq)).all())
+    return Heads(
+        int(seqs.get(LEDGER, 0)),
+        int(seqs.get(OPERATOR_LOG, 0)),
+        int(seqs.get(CASES, 0)),
+        clock.today(),
+    )
+
+
+class ReadCache:
+    def __init__(self, max_subjects: int = MAX_SUBJECTS) -> None:
+        self.max_subjects = max_subjects
+        self.heads: Heads | None = None
+        self.generation = 0
+        self._config: dict[Hashable, Any] = {}
+        self._subjects: OrderedDict[int, dict[Hashable, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def refresh(self, conn: Connection) -> None:
+        """Drop what the writes since the last refresh made stale (see the module doc)."""
+        now = read_heads(conn)
+        with self._lock:
+            old = self.heads
+            if now == old:
+                return
+            if old is None or now.operator_log != old.operator_log or now.day != old.day:
+                self._config = {}
+                self._subjects = OrderedDict()
+            else:
+                touched = _touched_subjects(conn, old, now)
+                for subject in touched:
+                    self._subjects.pop(subject, None)
+                # Whether a subject exists at all is config-level (it is looked up by number):
+                # a new subject appears only with a ledger write, so drop the look-ups then.
+                if now.ledger != old.ledger:
+                    self._config = {k: v for k, v in self._config.items() if k[0] != "subject"}
+            self.heads = now
+            self.generation += 1
+
+    def config(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
+        """A value that depends on the configuration (and, for ``("subject", …)`` keys, on
+        which subjects exist)."""
+        try:
+            found: T = self._config[key]
+            return found
+        except KeyError:
+            pass
+        generation = self.generation
+        value = compute()
+        if generation == self.generation:
+            self._config[key] = value
+        return value
+
+    def subject(self, subject_id: int, key: Hashable, compute: Callable[[], T]) -> T:
+        """A value that depends on one subject's records and cases."""
+        entries = self._subjects.get(subject_id)
+        if entries is not None and key in entries:
+            found: T = entries[key]
+            return found
+        generation = self.generation
+        value = compute()
+        with self._lock:
+            if generation == self.generation:
+                entries = self._subjects.setdefault(subject_id, {})
+                entries[key] = value
+                self._subjects.move_to_end(subject_id)
+                while len(self._subjects) > self.max_subjects:
+                    self._subjects.popitem(last=False)
+        return value
+
+
+def _touched_subjects(conn: Connection, old: Heads, now: Heads) -> set[int]:
+    touched: set[int] = set()
+    if now.ledger != old.ledger:
+        touched.update(
+            conn.execute(
+                select(ledger.c.subject_id)
+                .where(ledger.c.seq > old.ledger, ledger.c.seq <= now.ledger)
+                .distinct()
+            ).scalars()
+        )
+    if now.cases != old.cases:
+        touched.update(
+            conn.execute(
+                select(cases.c.subject_id)
+                .join(case_events, case_events.c.case_id == cases.c.id)
+                .where(case_events.c.seq > old.cases, case_events.c.seq <= now.cases)
+                .distinct()
+            ).scalars()
+        )
+    return touched

@@ -1,0 +1,116 @@
+"""The server's read cache never serves what the registry no longer says.
+
+A served registry (``Registry.serving``) reads through its cache; a second registry object on
+the same database stands for another process (``scs import``, the operator's commands). After
+each write the served side is refreshed, as every request does first, and must answer as the
+database does — on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from socialcredit.identifiers import SubjectKind
+from socialcredit.store import keys
+from socialcredit.store.keys import Role
+from socialcredit.store.registry import Registry, SubjectNotFound
+from tests.conftest import PERSON, PERSON_2, record
+
+
+def served_refs(served: Registry, number: str) -> list[str]:
+    served.refresh()
+    return sorted(r.ref for r in served.subject_file(SubjectKind.PERSON, number).records)
+
+
+def test_a_new_record_is_seen_by_the_next_request(registry: Registry) -> None:
+    validator = registry.validator()
+    registry.append([validator.from_json(record())])
+    served = registry.serving()
+    assert served_refs(served, PERSON) == ["T-0001"]
+    registry.append([validator.from_json(record(ref="T-0002"))])
+    assert served_refs(served, PERSON) == ["T-0001", "T-0002"]
+
+
+def test_only_the_subjects_a_write_touched_are_read_again(registry: Registry) -> None:
+    validator = registry.validator()
+    registry.append(
+        [
+            validator.from_json(record()),
+            validator.from_json(record(ref="T-0009", subject={"kind": "person", "id": PERSON_2})),
+        ]
+    )
+    served = registry.serving()
+    first = served_refs(served, PERSON_2)
+    kept = served.subject_file(SubjectKind.PERSON, PERSON_2)
+    registry.append([validator.from_json(record(ref="T-0002"))])  # touches PERSON only
+    assert served_refs(served, PERSON) == ["T-0001", "T-0002"]
+    assert served.subject_file(SubjectKind.PERSON, PERSON_2) is kept  # still cached
+    assert served_refs(served, PERSON_2) == first
+
+
+def test_a_subject_that_appears_is_found(registry: Registry) -> None:
+    served = registry.serving()
+    served.refresh()
+    with pytest.raises(SubjectNotFound):
+        served.subject_file(SubjectKind.PERSON, PERSON)
+    registry.append([registry.validator().from_json(record())])
+    assert served_refs(served, PERSON) == ["T-0001"]
+
+
+def test_a_revocation_is_seen_by_the_next_request(registry: Registry) -> None:
+    registry.append([registry.validator().from_json(record())])
+    served = registry.serving()
+    assert served_refs(served, PERSON) == ["T-0001"]
+    registry.revoke("police.traffic", "T-0001", reason="entered in error")
+    served.refresh()
+    assert served.subject_file(SubjectKind.PERSON, PERSON).records == []
+
+
+def test_a_revoked_key_is_refused_by_the_next_request(registry: Registry) -> None:
+    key, token = keys.create(registry, Role.AUDITOR)
+    served = registry.serving()
+    served.refresh()
+    assert keys.authenticate(served, token).id == key.id
+    keys.revoke(registry, key.id)
+    served.refresh()
+    with pytest.raises(keys.ApiKeyError, match="revoked"):
+        keys.authenticate(served, token)
+
+
+def test_a_new_day_drops_everything(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry.append([registry.validator().from_json(record())])
+    served = registry.serving()
+    monkeypatch.setenv("SCS_CLOCK", "2026-01-01")
+    served.refresh()
+    kept = served.subject_file(SubjectKind.PERSON, PERSON)
+    served.refresh()
+    assert served.subject_file(SubjectKind.PERSON, PERSON) is kept
+    monkeypatch.setenv("SCS_CLOCK", "2026-01-02")
+    served.refresh()
+    assert served.subject_file(SubjectKind.PERSON, PERSON) is not kept
+
+
+def test_a_value_read_before_a_refresh_is_not_kept(registry: Registry) -> None:
+    """A read that raced a write (it began before the refresh that saw the write) is
+    answered but not stored, so it cannot outlive the write."""
+    served = registry.serving()
+    served.refresh()
+    assert served.cache is not None
+
+    def stale_read() -> list[str]:
+        registry.append([registry.validator().from_json(record())])
+        served.refresh()  # another request, starting after the write, refreshes
+        return ["stale"]
+
+    assert served.cache.config(("probe",), stale_read) == ["stale"]
+    assert served.cache.config(("probe",), lambda: ["fresh"]) == ["fresh"]
+
+
+def test_commands_read_the_database_every_time(registry: Registry) -> None:
+    assert registry.cache is None
+    registry.append([registry.validator().from_json(record())])
+    assert [r.ref for r in registry.subject_file(SubjectKind.PERSON, PERSON).records] == [
+        "T-0001"
+    ]
