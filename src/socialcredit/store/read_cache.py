@@ -70,7 +70,7 @@ class ReadCache:
         self.max_subjects = max_subjects
         self.heads: Heads | None = None
         self.generation = 0
-        self._config: dict[Hashable, Any] = {}
+        self._config: dict[tuple[Hashable, ...], Any] = {}
         self._subjects: OrderedDict[int, dict[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
