@@ -25,9 +25,12 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _bearer = HTTPBearer(auto_error=False, description="An API key: `scs key create`")
 
 
-def registry(request: Request) -> Registry:
+async def registry(request: Request) -> Registry:
     """The registry the app serves (set by ``app.create_app``), its read cache brought up to
-    date with the database once per request (``store.read_cache``)."""
+    date with the database once per request (``store.read_cache``).
+
+    The dependencies here are ``async`` though they read the database: a read of the chain
+    heads or of one key is shorter than the hop to a worker thread a sync dependency costs."""
     served: Registry = request.app.state.registry
     served.refresh()
     return served
@@ -45,7 +48,7 @@ class Caller:
         return PUBLIC if self.key is None else self.key.role.value
 
 
-def caller(
+async def caller(
     request: Request,
     served: RegistryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -67,7 +70,7 @@ def require(*roles: Role) -> Callable[[Caller], ApiKey]:
     """A dependency that lets only keys of ``roles`` through and hands on the key."""
     names = " or ".join(role.value for role in roles)
 
-    def allowed(who: CallerDep) -> ApiKey:
+    async def allowed(who: CallerDep) -> ApiKey:
         if who.key is None:
             raise ApiError(401, "key_required", f"this needs a {names} key", headers=_CHALLENGE)
         if who.key.role not in roles:
