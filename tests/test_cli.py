@@ -390,7 +390,7 @@ def test_status_counts_subjects_providers_and_entries(filed: str) -> None:
 
 
 # -- the demo -------------------------------------------------------------------------------------
-DEMO_CITY = ("--people", 300, "--organisations", 30, "--institutions", 3)
+DEMO_CITY = ("--people", 300, "--organisations", 30, "--institutions", 3, "--no-serve")
 
 
 def test_the_demo_builds_a_verifiable_registry_once(sqlite_url: str) -> None:

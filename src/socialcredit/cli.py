@@ -6,16 +6,17 @@ stdout as JSON, progress and messages to stderr, so commands compose in scripts.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.markup import escape
 
 from socialcredit import __version__
-from socialcredit.api.serve import serve
+from socialcredit.api.serve import Burst, Host, Port, Rate, run, serve
 from socialcredit.catalog import make_record_type
 from socialcredit.console import (
     CommandError,
@@ -34,6 +35,9 @@ from socialcredit.rulebook_cli import app as rulebook_app
 from socialcredit.scoring_cli import explain, rescore, score
 from socialcredit.sim_cli import simulate_command
 from socialcredit.store.registry import Registry
+
+if TYPE_CHECKING:
+    from socialcredit.demo_registry import Visit
 
 app = typer.Typer(
     name="scs",
@@ -301,15 +305,65 @@ def demo(
     institutions: int = 20,
     years: int = 3,
     seed: int = 7,
+    serve_: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="Serve the API and web pages once built"),
+    ] = True,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    rate: Rate = 1000.0,
+    burst: Burst = 2000,
 ) -> None:
-    """Build the demo registry: a synthetic city with its providers and records."""
-    from socialcredit.demo_registry import build_demo
+    """Build the demo registry (once), make a key per role, and serve the API and web pages."""
+    from socialcredit.demo_registry import build_demo, demo_city, make_visit
 
     with progress_bar("building the demo city", None, bytes_=False) as advance:
         made = build_demo(
             db, secret_file, people, organisations, institutions, years, seed, advance
         )
-    emit(made)
+    if not serve_:
+        emit(made)
+        return
+    registry = Registry.open(db, secret_file)
+    city = demo_city(registry, people, organisations, institutions, years, seed)
+    visit = make_visit(registry, city)
+
+    def announce(url: str) -> None:
+        _print_visit(url, registry.url, visit)
+        line = {
+            "url": url,
+            "keys": visit.keys,
+            "subject": visit.subject,
+            "organisation": visit.organisation,
+            "provider": visit.provider,
+            "measures": visit.measures,
+        }
+        sys.stdout.write(orjson.dumps(line).decode() + "\n")
+        sys.stdout.flush()
+
+    run(registry, host, port, rate, burst, announce)
+
+
+def _print_visit(url: str, database: str, visit: Visit) -> None:
+    """The demo's keys and where to use them, for a person reading the terminal."""
+    lines = [
+        f"The demo registry ({database}) is served at {url}/",
+        f"  web pages  {url}/            API docs  {url}/docs",
+        f"  sign in at {url}/login with one of these keys (made now; `scs key list` shows them):",
+    ]
+    notes = {
+        "provider": f"submits records for {visit.provider}",
+        "consumer": f"checks {len(visit.measures)} measures, e.g. spc.flights",
+        "subject": f"with the resident number {visit.subject}",
+        "admin": "the dashboard and what-if",
+        "auditor": "the audit trail (API only)",
+    }
+    for role, token in visit.keys.items():
+        lines.append(f"    {role:<9} {token}  {notes[role]}")
+    if visit.organisation:
+        lines.append(f"  an organisation to look up: {url}/organisations/{visit.organisation}")
+    lines.append("Stop it with Ctrl-C.")
+    err.print("\n".join(lines), markup=False, highlight=False)
 
 
 app.command("score")(score)

@@ -6,6 +6,7 @@ answer's response, so nothing about a person leaves the registry unlogged.
 
 from __future__ import annotations
 
+from socialcredit.api import metrics
 from socialcredit.api.errors import invalid_field
 from socialcredit.identifiers import InvalidIdentifier, SubjectKind, infer_kind, normalise
 from socialcredit.store import audit as trail
@@ -38,3 +39,4 @@ def audit(
     """Append to the audit log and commit."""
     with served.writer.begin() as conn:
         trail.append(conn, key.id, key.role.value, subject, action, result, purpose)
+    metrics.audited(action, result)

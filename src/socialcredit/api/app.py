@@ -12,9 +12,11 @@ from sqlalchemy import text
 from socialcredit import __version__, web
 from socialcredit.api import (
     audit,
+    bodies,
     checks,
     disputes,
     errors,
+    metrics,
     notices,
     operator,
     organisations,
@@ -23,10 +25,18 @@ from socialcredit.api import (
     subjects,
 )
 from socialcredit.api.auth import RegistryDep
+from socialcredit.api.limits import RateLimit, buckets_for
+from socialcredit.api.operator import MAX_RULEBOOK
 from socialcredit.store.registry import Registry
 
+#: The what-if endpoints take a rulebook of up to ``MAX_RULEBOOK`` characters, as JSON, a
+#: form field or an uploaded file; Chinese text takes up to three bytes a character.
+WHATIF_BODY = 4 * MAX_RULEBOOK
 
-def create_app(registry: Registry) -> FastAPI:
+
+def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastAPI:
+    """The app over ``registry``, its callers limited to ``rate_limit`` (default: 1,000
+    requests a second, bursts of 2,000, per key)."""
     app = FastAPI(
         title="socialcredit registry API",
         version=__version__,
@@ -34,12 +44,23 @@ def create_app(registry: Registry) -> FastAPI:
         "See docs/api.md.",
     )
     app.state.registry = registry.serving()
+    app.state.rate_limit = rate_limit or RateLimit()
+    app.state.rate_limiter = buckets_for(app.state.rate_limit)
     errors.install(app)
     areas = (records, checks, subjects, organisations, operator, audit, disputes, repairs, notices)
     for area in areas:
         app.include_router(area.router)
     web.mount(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    # Not in the OpenAPI document: it answers text, not JSON (see docs/api.md#metrics).
+    app.add_api_route("/metrics", metrics.exposition, methods=["GET"], include_in_schema=False)
+    body_limits = {
+        "/v1/records": records.MAX_BODY,
+        "/v1/operator/whatif": WHATIF_BODY,
+        "/dashboard/whatif": WHATIF_BODY,
+    }
+    app.add_middleware(bodies.BodyLimit, default=bodies.DEFAULT_LIMIT, limits=body_limits)
+    app.add_middleware(metrics.Measured)  # outermost: it sees every answer, 413s included
     return app
 
 

@@ -4,6 +4,9 @@ No ``Authorization`` header means the public, which may only look up organisatio
 that is there but wrong (another scheme, an unknown, revoked or expired key) is refused with
 401 everywhere, even where the public would be let in: a caller who meant to use a key must
 learn that it does not work rather than silently get the public's answer.
+
+Every caller is also held to its rate limit here (``limits``): a key by its id, the public
+and keys that do not work by the client's address.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from socialcredit.api import limits
 from socialcredit.api.errors import ApiError
 from socialcredit.store import keys
 from socialcredit.store.keys import ApiKey, Role
@@ -54,13 +58,17 @@ async def caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if "authorization" not in request.headers:
+        limits.admit(request, limits.address(request), PUBLIC)
         return Caller(None)
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "invalid_key", "use `Authorization: Bearer <key>`", headers=_CHALLENGE)
     try:
-        return Caller(keys.authenticate(served, credentials.credentials))
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise keys.ApiKeyError("use `Authorization: Bearer <key>`")
+        key = keys.authenticate(served, credentials.credentials)
     except keys.ApiKeyError as exc:
+        limits.admit(request, limits.address(request), PUBLIC)
         raise ApiError(401, "invalid_key", str(exc), headers=_CHALLENGE) from None
+    limits.admit(request, key.id, key.role.value)
+    return Caller(key)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

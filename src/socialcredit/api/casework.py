@@ -15,7 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from socialcredit.api import access
+from socialcredit.api import access, bodies
 from socialcredit.api.errors import ApiError, FieldProblem
 from socialcredit.identifiers import subject_key
 from socialcredit.store import queries
@@ -32,14 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 async def body_of(request: Request, model: type[M]) -> M:
     """The request body as ``model``: 413 over ``MAX_BODY``, 400 if not JSON, 422 naming
     each bad field."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _too_large()
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise _too_large()
+    raw = await bodies.read(request, MAX_BODY)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -56,10 +49,6 @@ async def body_of(request: Request, model: type[M]) -> M:
         ]
         message = "; ".join(f"{f.field}: {f.reason}" for f in fields)
         raise ApiError(422, "invalid_request", message, fields) from None
-
-
-def _too_large() -> ApiError:
-    return ApiError(413, "body_too_large", f"the body is over {MAX_BODY:,} bytes")
 
 
 def file_for(served: Registry, key: ApiKey, raw: str, action: str) -> queries.SubjectFile:

@@ -61,6 +61,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "missing, unknown, revoked or expired key"),
         (403, "the key's role or binding does not allow this"),
         (422, "a parameter is invalid; `errors` names it"),
+        (429, "too many requests from this key (or address); see `Retry-After`"),
     )
 }
 

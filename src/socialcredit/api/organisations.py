@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from socialcredit import clock
 from socialcredit.api.auth import CallerDep, RegistryDep
-from socialcredit.api.errors import ApiError, ErrorBody, invalid_field
+from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, invalid_field
 from socialcredit.catalog import Polarity
 from socialcredit.identifiers import (
     InvalidIdentifier,
@@ -72,6 +72,7 @@ class Organisation(BaseModel):
         401: {"model": ErrorBody, "description": "a key was sent and does not work"},
         404: {"model": ErrorBody, "description": "no organisation has this code"},
         422: {"model": ErrorBody, "description": "not a valid USCC"},
+        429: COMMON_RESPONSES[429],
     },
 )
 def organisation(
@@ -163,7 +164,10 @@ SEARCH_LIMIT = 50
 @router.get(
     "/v1/organisations",
     response_model=Search,
-    responses={401: {"model": ErrorBody, "description": "a key was sent and does not work"}},
+    responses={
+        401: {"model": ErrorBody, "description": "a key was sent and does not work"},
+        429: COMMON_RESPONSES[429],
+    },
 )
 def search(
     served: RegistryDep,

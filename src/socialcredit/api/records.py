@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from socialcredit.api import bodies, metrics
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, FieldProblem
 from socialcredit.records import FieldError, Record, RecordRejected
@@ -79,27 +80,12 @@ async def submit(
 
     The subjects of the records that landed get their notices right after the answer is
     sent (``store.outbox``); a check would write them first in any case."""
-    items = _items(await _bounded_body(request))
+    items = _items(await bodies.read(request, MAX_BODY))
     landed: list[Record] = []
     answer = await run_in_threadpool(_submit, served, key, items, landed)
+    metrics.submitted(answer.accepted, answer.duplicates, answer.rejected)
     background.add_task(outbox.notify_records, served, landed)
     return answer
-
-
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise _too_large()
-    return bytes(body)
-
-
-def _too_large() -> ApiError:
-    return ApiError(413, "body_too_large", f"the body is over {MAX_BODY:,} bytes")
 
 
 def _items(body: bytes) -> list[Any]:

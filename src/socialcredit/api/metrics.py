@@ -1,0 +1,91 @@
+"""``GET /metrics``: the service's counters in the Prometheus text format.
+
+Requests are counted by route *template* (``/v1/subjects/{subject_id}/report``), never by
+the path a caller sent, which would hold resident numbers; the domain counters are labelled
+by fixed words only (a check's result, a record's status, an audit entry's action). Nothing
+here names a subject, a key or a provider, so the endpoint is public like ``/healthz``.
+
+The metrics live in the process (prometheus-client's default registry, which adds the
+process's CPU, memory and file descriptors); counters start at zero when it starts.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: The route label of a request no route answered (an unknown path, a body refused unread).
+UNROUTED = "unrouted"
+#: Methods counted by name; any other a caller invents is counted as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUESTS = Counter(
+    "scs_http_requests",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "scs_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by method and route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CHECKS = Counter("scs_checks", "Checks answered (and audited), by result", ["result"])
+RECORDS = Counter("scs_records_submitted", "Records submitted over the API, by status", ["status"])
+AUDIT = Counter(
+    "scs_audit_entries", "Audit log entries written, by action and result", ["action", "result"]
+)
+RATE_LIMITED = Counter(
+    "scs_rate_limited_requests", "Requests refused with 429, by the caller's role", ["role"]
+)
+
+
+def audited(action: str, result: str) -> None:
+    """Count an audit entry, and a check's answer when it is one."""
+    AUDIT.labels(action, result).inc()
+    if action == "check":
+        CHECKS.labels(result).inc()
+
+
+def submitted(accepted: int, duplicates: int, rejected: int) -> None:
+    counts = {"accepted": accepted, "duplicate": duplicates, "rejected": rejected}
+    for status, count in counts.items():
+        if count:
+            RECORDS.labels(status).inc(count)
+
+
+def exposition() -> Response:
+    """The metrics, for a Prometheus scrape."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class Measured:
+    """ASGI middleware counting each request and timing it, by its route's template."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        status = 500  # what the server answers if the app fails before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The router put the matched route in the scope; its path is the template.
+            route = getattr(scope.get("route"), "path", UNROUTED)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(perf_counter() - started)
