@@ -29,17 +29,27 @@ MAX_BODY = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
-async def body_of(request: Request, model: type[M]) -> M:
-    """The request body as ``model``: 413 over ``MAX_BODY``, 400 if not JSON, 422 naming
+async def body_of(request: Request, model: type[M], limit: int = MAX_BODY) -> M:
+    """The request body as ``model``: 413 over ``limit`` bytes, 400 if not JSON, 422 naming
     each bad field."""
+    return parsed(await bounded_body(request, limit), model)
+
+
+async def bounded_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The raw body, refused with 413 as soon as it is over ``limit`` bytes (read no further)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _too_large()
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_BODY:
-            raise _too_large()
+        if len(raw) > limit:
+            raise _too_large(limit)
+    return bytes(raw)
+
+
+def parsed(raw: bytes, model: type[M]) -> M:
+    """``raw`` as ``model``: 400 if not JSON, 422 naming each bad field."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -58,8 +68,8 @@ async def body_of(request: Request, model: type[M]) -> M:
         raise ApiError(422, "invalid_request", message, fields) from None
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "body_too_large", f"the body is over {MAX_BODY:,} bytes")
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the body is over {limit:,} bytes")
 
 
 def file_for(served: Registry, key: ApiKey, raw: str, action: str) -> queries.SubjectFile:

@@ -1,15 +1,17 @@
 """The audit log: who read which subject's data through the API, for what purpose, and when.
 
-Each entry is written inside its own writer transaction before the answer it records is
-returned, so an answer that left the registry is always in the log (a crash may log a read
-that was never answered, never the reverse). Entries are chained like the ledger and the
-operator log (``chain.entry_hash``, head row ``audit_log`` in ``chain_heads``), so deleting
-or editing a read shows up in ``scs verify``. Subjects appear by row id, never by number.
+Entries are written in a writer transaction that commits before the answer they record is
+returned (a batch check's all in one), so an answer that left the registry is always in the
+log (a crash may log a read that was never answered, never the reverse). Entries are chained
+like the ledger and the operator log (``chain.entry_hash``, head row ``audit_log`` in
+``chain_heads``), so deleting or editing a read shows up in ``scs verify``. Subjects appear
+by row id, never by number.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -47,26 +49,44 @@ def append(
     purpose: str | None = None,
 ) -> AuditEntry:
     """Append one entry in the caller's writer transaction (``database.WRITER``)."""
+    return append_many(conn, key_id, role, [(subject_id, action, result, purpose)])[0]
+
+
+def append_many(
+    conn: Connection,
+    key_id: str,
+    role: str,
+    reads: Sequence[tuple[int | None, str, str, str | None]],
+) -> list[AuditEntry]:
+    """Append one entry per (subject id, action, result, purpose), in order, in the caller's
+    writer transaction: a batch check of 10,000 subjects locks the head once and inserts
+    once, and its reads land together or not at all."""
     seq, head = ledger.lock_head(conn, AUDIT)
-    entry = AuditEntry(
-        seq + 1, key_id, role, subject_id, purpose, action, result, clock.timestamp()
-    )
-    head = entry_hash(head, entry.seq, entry.recorded_at, _digest(entry))
-    conn.execute(
-        audit_log.insert().values(
-            seq=entry.seq,
-            key_id=key_id,
-            role=role,
-            subject_id=subject_id,
-            purpose=purpose,
-            action=action,
-            result=result,
-            recorded_at=entry.recorded_at,
-            entry_hash=head,
+    stamp = clock.timestamp()
+    entries: list[AuditEntry] = []
+    rows: list[dict[str, Any]] = []
+    for subject_id, action, result, purpose in reads:
+        seq += 1
+        entry = AuditEntry(seq, key_id, role, subject_id, purpose, action, result, stamp)
+        head = entry_hash(head, seq, stamp, _digest(entry))
+        entries.append(entry)
+        rows.append(
+            {
+                "seq": seq,
+                "key_id": key_id,
+                "role": role,
+                "subject_id": subject_id,
+                "purpose": purpose,
+                "action": action,
+                "result": result,
+                "recorded_at": stamp,
+                "entry_hash": head,
+            }
         )
-    )
-    ledger.set_head(conn, entry.seq, head, AUDIT)
-    return entry
+    if rows:
+        conn.execute(audit_log.insert(), rows)
+        ledger.set_head(conn, seq, head, AUDIT)
+    return entries
 
 
 def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEntry]:
