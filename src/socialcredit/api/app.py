@@ -12,6 +12,7 @@ from sqlalchemy import text
 from socialcredit import __version__, web
 from socialcredit.api import (
     audit,
+    changes,
     checks,
     disputes,
     errors,
@@ -35,7 +36,18 @@ def create_app(registry: Registry) -> FastAPI:
     )
     app.state.registry = registry
     errors.install(app)
-    areas = (records, checks, subjects, organisations, operator, audit, disputes, repairs, notices)
+    areas = (
+        records,
+        checks,
+        changes,
+        subjects,
+        organisations,
+        operator,
+        audit,
+        disputes,
+        repairs,
+        notices,
+    )
     for area in areas:
         app.include_router(area.router)
     web.mount(app)
