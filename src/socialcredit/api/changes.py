@@ -81,7 +81,7 @@ def changes(
     with served.engine.connect() as conn:
         picked, cursor, more = _changed(conn, int(since), limit)
         ids = list(picked)
-        files = queries.read_files(conn, ids)
+        files = queries.read_records(conn, ids)
         disputes = cases.disputes_of(conn, ids)
     today = clock.today()
     measures = _measures(served, key)

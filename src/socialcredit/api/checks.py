@@ -164,15 +164,20 @@ class Standing:
 
 
 def standing(
-    file: queries.SubjectFile | None, disputes: list[Case], rulebook: Rulebook, today: date
+    file: tuple[queries.Subject, list[Record]] | None,
+    disputes: list[Case],
+    rulebook: Rulebook,
+    today: date,
 ) -> Standing:
-    """Evaluate a file at read time, leaving out records whose dispute deadline passed
-    unanswered: the one scoring path of single checks, batch checks and the change feed."""
+    """Evaluate a file (the subject and its records, ``queries.read_records``) at read time,
+    leaving out records whose dispute deadline passed unanswered: the one scoring path of
+    single checks, batch checks and the change feed."""
     if file is None:
         return Standing(None, rulebook, None, [], [])
-    counted = counting(file.records, disputes, today)
-    result = evaluate(counted, rulebook, today, file.subject.kind)
-    return Standing(file.subject.id, rulebook, result, counted, disputes)
+    subject, records = file
+    counted = counting(records, disputes, today)
+    result = evaluate(counted, rulebook, today, subject.kind)
+    return Standing(subject.id, rulebook, result, counted, disputes)
 
 
 def verdict(found: Standing, measure: str, today: date) -> Verdict:
@@ -203,7 +208,7 @@ def standings(
     subjects for their ids, files and disputes (not one per subject)."""
     with served.engine.connect() as conn:
         ids = queries.subject_ids(conn, keyed)
-        files = queries.read_files(conn, list(ids.values()))
+        files = queries.read_records(conn, list(ids.values()))
         disputes = cases.disputes_of(conn, list(ids.values()))
     out: dict[str, Standing] = {}
     for key in keyed:

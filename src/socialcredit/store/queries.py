@@ -28,7 +28,7 @@ from socialcredit.store.schema import ledger, subjects
 
 #: Rows fetched at a time when streaming the whole ledger.
 STREAM_BATCH = 10_000
-#: Subjects looked up per query when reading many files at once (``read_files``).
+#: Subjects looked up per query when reading many files at once (``read_records``).
 LOOKUP_CHUNK = 500
 _SCORED_KINDS = ("record", "correction")
 
@@ -111,18 +111,25 @@ def read_file(conn: Connection, subject_id: int) -> SubjectFile:
 
 def _file(rows: Sequence[Any]) -> SubjectFile:
     """A subject's file from its entries in ledger order."""
+    subject = _named(rows)
+    return SubjectFile(subject, effective_records(subject, rows), history(rows))
+
+
+def _named(rows: Sequence[Any]) -> Subject:
     subject = _subject_of(rows[0])
     if subject.name is None:  # named by a later record than the one that created it
         named = [row.subject_name for row in rows if row.subject_name]
         subject = replace(subject, name=named[-1] if named else None)
-    return SubjectFile(subject, effective_records(subject, rows), history(rows))
+    return subject
 
 
-def read_files(conn: Connection, subject_ids: Sequence[int]) -> dict[int, SubjectFile]:
-    """Several subjects' files by id, from one indexed query per ``LOOKUP_CHUNK`` subjects:
-    a batch check of 10,000 subjects costs 20 queries, not 10,000. Ids without entries are
-    left out."""
-    files: dict[int, SubjectFile] = {}
+def read_records(
+    conn: Connection, subject_ids: Sequence[int]
+) -> dict[int, tuple[Subject, list[Record]]]:
+    """Several subjects and the records that count, by id, from one indexed query per
+    ``LOOKUP_CHUNK`` subjects: a batch check of 10,000 subjects costs 20 queries, not 10,000,
+    and builds no history it does not show. Ids without entries are left out."""
+    found: dict[int, tuple[Subject, list[Record]]] = {}
     unique = list(dict.fromkeys(subject_ids))
     for start in range(0, len(unique), LOOKUP_CHUNK):
         chunk = unique[start : start + LOOKUP_CHUNK]
@@ -130,8 +137,9 @@ def read_files(conn: Connection, subject_ids: Sequence[int]) -> dict[int, Subjec
         for row in conn.execute(_entries().where(ledger.c.subject_id.in_(chunk))):
             by_subject.setdefault(row.subject_id, []).append(row)
         for subject_id, rows in by_subject.items():
-            files[subject_id] = _file(rows)
-    return files
+            subject = _named(rows)
+            found[subject_id] = (subject, effective_records(subject, rows))
+    return found
 
 
 def subject_ids(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
