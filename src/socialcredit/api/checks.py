@@ -117,7 +117,12 @@ class BatchCheckIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     measure: str = Field(min_length=1, max_length=64)
-    purpose: str = Field(min_length=1, max_length=64, description="a declared purpose")
+    purpose: str = Field(
+        min_length=1,
+        max_length=64,
+        description="a declared purpose",
+        json_schema_extra={"enum": list(PURPOSES)},
+    )
     subjects: list[str] = Field(
         min_length=1,
         description="resident numbers or USCCs, at most 10,000",
@@ -232,7 +237,15 @@ def check(
         str, Query(min_length=1, max_length=32, description="resident number or USCC")
     ],
     measure: Annotated[str, Query(min_length=1, max_length=64)],
-    purpose: Annotated[str, Query(min_length=1, max_length=64, description="a declared purpose")],
+    purpose: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="a declared purpose",
+            json_schema_extra={"enum": list(PURPOSES)},
+        ),
+    ],
 ) -> CheckAnswer:
     """Whether ``measure`` applies to ``subject`` today; audited before it is answered."""
     rulebook_name, defined = _authorise(served, key, measure, purpose)
