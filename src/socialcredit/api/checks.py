@@ -218,8 +218,10 @@ def standings(
     out: dict[str, Standing] = {}
     for key in keyed:
         found = ids.get(key)
-        file = None if found is None else files.get(found)
-        out[key] = standing(file, disputes.get(found or 0, []), rulebook, today)
+        if found is None:
+            out[key] = standing(None, [], rulebook, today)
+        else:
+            out[key] = standing(files.get(found), disputes.get(found, []), rulebook, today)
     return out
 
 
