@@ -1,15 +1,26 @@
 """What the routers that touch a person's data share: naming the subject, and the audit trail.
 
-``audit`` commits its entry before it returns, and routers call it before they build their
-answer's response, so nothing about a person leaves the registry unlogged.
+``audit`` and ``record_reads`` commit their entries before they return, and routers call them
+before they build their answer's response, so nothing about a person leaves the registry
+unlogged.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
 from socialcredit.api import metrics
 from socialcredit.api.errors import invalid_field
 from socialcredit.identifiers import InvalidIdentifier, SubjectKind, infer_kind, normalise
+from socialcredit.notices import Draft
 from socialcredit.store import audit as trail
+from socialcredit.store import outbox
 from socialcredit.store.keys import ApiKey
 from socialcredit.store.registry import Registry
 
@@ -28,6 +39,21 @@ def subject_id(served: Registry, kind: SubjectKind, number: str) -> int | None:
     return None if found is None else found.id
 
 
+def subject_ref(served: Registry, key: ApiKey, keyed: str) -> str:
+    """The opaque reference under which ``key`` sees the subject with keyed hash ``keyed``.
+
+    A consumer needs to match change-feed entries to people it has checked, and must not
+    learn who anyone else in the feed is: an HMAC of the subject's keyed hash (itself an HMAC
+    of the number, ``identifiers.subject_key``) under the registry's secret and the key's id
+    gives each key its own references, so two consumers cannot join their data on them, and
+    nobody without the secret can test a number against one. It is made from the number, not
+    the row id, so a subject the registry has no file on yet gets the reference its first
+    record will later appear under in the feed, and a check does not tell the two apart.
+    """
+    mac = hmac.new(served.secret, f"subject_ref:{key.id}:{keyed}".encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:15]).decode().lower()
+
+
 def audit(
     served: Registry,
     key: ApiKey,
@@ -40,3 +66,45 @@ def audit(
     with served.writer.begin() as conn:
         trail.append(conn, key.id, key.role.value, subject, action, result, purpose)
     metrics.audited(action, result)
+
+
+def record_reads(
+    served: Registry,
+    key: ApiKey,
+    action: str,
+    purpose: str,
+    reads: Sequence[tuple[int | None, str]],
+    notices: Sequence[tuple[int, list[Draft]]] = (),
+) -> None:
+    """Log one read per (subject id, result), and write the notices the answer calls for, in
+    one transaction committed before the caller answers: the subject is told of a restriction
+    before any consumer learns of it, and a batch of reads lands whole or not at all."""
+    with served.writer.begin() as conn:
+        write_reads(conn, readings(key, action, purpose, reads), notices)
+    counted(action, reads)
+
+
+def readings(
+    key: ApiKey, action: str, purpose: str, reads: Sequence[tuple[int | None, str]]
+) -> list[trail.Reading]:
+    role = key.role.value
+    return [
+        trail.Reading(key.id, role, subject, action, result, purpose) for subject, result in reads
+    ]
+
+
+def write_reads(
+    conn: Connection,
+    entries: Sequence[trail.Reading],
+    notices: Sequence[tuple[int, list[Draft]]] = (),
+) -> None:
+    """The notices first, then the audit entries, in the caller's writer transaction."""
+    for subject, drafts in notices:
+        outbox.ensure(conn, subject, drafts)
+    trail.append_many(conn, entries)
+
+
+def counted(action: str, reads: Sequence[tuple[int | None, str]]) -> None:
+    """Count committed reads in the metrics (after the commit: a rolled-back read is none)."""
+    for result, count in Counter(result for _, result in reads).items():
+        metrics.audited(action, result, count)

@@ -13,6 +13,7 @@ from socialcredit import __version__, web
 from socialcredit.api import (
     audit,
     bodies,
+    changes,
     checks,
     disputes,
     errors,
@@ -47,7 +48,18 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     app.state.rate_limit = rate_limit or RateLimit()
     app.state.rate_limiter = buckets_for(app.state.rate_limit)
     errors.install(app)
-    areas = (records, checks, subjects, organisations, operator, audit, disputes, repairs, notices)
+    areas = (
+        records,
+        checks,
+        changes,
+        subjects,
+        organisations,
+        operator,
+        audit,
+        disputes,
+        repairs,
+        notices,
+    )
     for area in areas:
         app.include_router(area.router)
     web.mount(app)
@@ -56,6 +68,7 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     app.add_api_route("/metrics", metrics.exposition, methods=["GET"], include_in_schema=False)
     body_limits = {
         "/v1/records": records.MAX_BODY,
+        "/v1/checks": checks.MAX_BODY,
         "/v1/operator/whatif": WHATIF_BODY,
         "/dashboard/whatif": WHATIF_BODY,
     }

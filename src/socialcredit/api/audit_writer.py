@@ -16,8 +16,12 @@ from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
+from socialcredit.api import access
+from socialcredit.notices import Draft
 from socialcredit.store import audit as trail
 from socialcredit.store.registry import Registry
+
+Notices = Sequence[tuple[int, list[Draft]]]
 
 
 class GroupCommit:
@@ -25,37 +29,35 @@ class GroupCommit:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._waiting: list[tuple[Sequence[trail.Reading], asyncio.Future[None]]] = []
-        self._writing = False
+        self._waiting: list[tuple[Sequence[trail.Reading], Notices, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
-    async def write(self, readings: Sequence[trail.Reading]) -> None:
-        """Return once ``readings`` are committed to the audit log (or raise why not)."""
+    async def write(self, readings: Sequence[trail.Reading], notices: Notices = ()) -> None:
+        """Return once ``readings`` are in the audit log and ``notices`` in the outbox,
+        committed (or raise why not)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._waiting.append((readings, done))
-        if not self._writing:
-            self._writing = True
-            loop.create_task(self._drain())
+        self._waiting.append((readings, notices, done))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._drain())
         await done
 
     async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                readings = [reading for batch, _ in group for reading in batch]
-                try:
-                    await run_in_threadpool(self._commit, readings)
-                except Exception as exc:  # every waiter learns its entries are not logged
-                    for _, done in group:
-                        if not done.done():
-                            done.set_exception(exc)
-                else:
-                    for _, done in group:
-                        if not done.done():
-                            done.set_result(None)
-        finally:
-            self._writing = False
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            readings = [reading for batch, _, _ in group for reading in batch]
+            notices = [notice for _, told, _ in group for notice in told]
+            try:
+                await run_in_threadpool(self._commit, readings, notices)
+            except Exception as exc:  # every waiter learns its entries are not logged
+                for _, _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, _, done in group:
+                    if not done.done():
+                        done.set_result(None)
 
-    def _commit(self, readings: list[trail.Reading]) -> None:
+    def _commit(self, readings: list[trail.Reading], notices: Notices) -> None:
         with self.registry.writer.begin() as conn:
-            trail.append_many(conn, readings)
+            access.write_reads(conn, readings, notices)

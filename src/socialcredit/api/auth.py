@@ -11,9 +11,9 @@ and keys that do not work by the client's address.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -74,7 +74,7 @@ async def caller(
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def require(*roles: Role) -> Callable[[Caller], ApiKey]:
+def require(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, ApiKey]]:
     """A dependency that lets only keys of ``roles`` through and hands on the key."""
     names = " or ".join(role.value for role in roles)
 

@@ -29,10 +29,19 @@ MAX_BODY = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
-async def body_of(request: Request, model: type[M]) -> M:
-    """The request body as ``model``: 413 over ``MAX_BODY``, 400 if not JSON, 422 naming
+async def body_of(request: Request, model: type[M], limit: int = MAX_BODY) -> M:
+    """The request body as ``model``: 413 over ``limit`` bytes, 400 if not JSON, 422 naming
     each bad field."""
-    raw = await bodies.read(request, MAX_BODY)
+    return parsed(await bounded_body(request, limit), model)
+
+
+async def bounded_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The raw body, refused with 413 as soon as it is over ``limit`` bytes (read no further)."""
+    return await bodies.read(request, limit)
+
+
+def parsed(raw: bytes, model: type[M]) -> M:
+    """``raw`` as ``model``: 400 if not JSON, 422 naming each bad field."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:

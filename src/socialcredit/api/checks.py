@@ -1,4 +1,5 @@
-"""``GET /v1/checks``: does measure M apply to subject S right now, for this purpose?
+"""``/v1/checks``: does measure M apply to subject S (or to each of 10,000) right now, for this
+purpose?
 
 A consumer runs its own measures only, and only for a declared purpose whose context the
 measure belongs to: a travel ban answers a travel booking, not a job application. Using a
@@ -6,25 +7,54 @@ listing in a context unrelated to where the data arose is the social scoring the
 bans (Art. 5(1)(c)), so such a check is refused, not merely discouraged. The answer is the
 registry's evaluation at read time under the rulebook that defines the measure, and the
 check is in the audit log, visible to the subject, before the answer is sent.
+
+A single check is a batch of one: both go through ``_check``, and every answer, the change
+feed's included, comes from ``standing`` and ``verdict``, so there is one scoring path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from socialcredit import clock
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.errors import COMMON_RESPONSES, ApiError, invalid_field
-from socialcredit.disputes import Case, CaseKind, counting
+from socialcredit.api.casework import bounded_body, parsed
+from socialcredit.api.errors import (
+    COMMON_RESPONSES,
+    ApiError,
+    ErrorBody,
+    FieldProblem,
+    invalid_field,
+)
+from socialcredit.disputes import Case, counting
+from socialcredit.identifiers import (
+    InvalidIdentifier,
+    SubjectKind,
+    infer_kind,
+    normalise,
+    subject_key,
+)
+from socialcredit.notices import Draft
+from socialcredit.records import Record
+from socialcredit.rulebook import Rulebook
+from socialcredit.rulebook.model import Measure
 from socialcredit.scoring import Result, evaluate
-from socialcredit.store import cases, outbox
+from socialcredit.store import cases, outbox, queries
 from socialcredit.store.keys import ApiKey, Role, defined_measures
-from socialcredit.store.registry import SubjectNotFound
+from socialcredit.store.registry import Registry
+
+#: A batch a consumer's nightly run or a booking system's queue fills; more is refused.
+MAX_SUBJECTS = 10_000
+#: 10,000 identifiers of up to 32 characters, quoted and spaced, with room to spare.
+MAX_BODY = 1024 * 1024
 
 router = APIRouter(tags=["checks"])
 
@@ -57,6 +87,17 @@ class DisputedRecord(BaseModel):
     counts: bool
 
 
+class Verdict(BaseModel):
+    """Whether one measure applies to one subject today, and why: every check's answer."""
+
+    applies: bool
+    lists: list[str]
+    since: date | None
+    until: date | None
+    reasons: list[ReasonOut]
+    disputed: list[DisputedRecord] = []
+
+
 class CheckAnswer(BaseModel):
     applies: bool
     measure: str
@@ -69,9 +110,128 @@ class CheckAnswer(BaseModel):
     until: date | None
     reasons: list[ReasonOut]
     disputed: list[DisputedRecord] = []
+    subject_ref: str = Field(description="this key's opaque reference for the subject")
 
 
-@router.get("/v1/checks", response_model=CheckAnswer, responses=COMMON_RESPONSES)
+class BatchCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    measure: str = Field(min_length=1, max_length=64)
+    purpose: str = Field(
+        min_length=1,
+        max_length=64,
+        description="a declared purpose",
+        json_schema_extra={"enum": list(PURPOSES)},
+    )
+    subjects: list[str] = Field(
+        min_length=1,
+        description="resident numbers or USCCs, at most 10,000",
+        json_schema_extra={"maxItems": MAX_SUBJECTS},
+    )
+
+
+class CheckItem(Verdict):
+    index: int
+    subject_ref: str
+
+
+class CheckItemError(BaseModel):
+    """An identifier that is not one: answered on its own; the rest are still checked."""
+
+    index: int
+    error: FieldProblem
+
+
+class BatchCheckAnswer(BaseModel):
+    measure: str
+    rulebook: str
+    version: str
+    as_of: date
+    legal_basis: str | None
+    results: list[CheckItem | CheckItemError]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One subject's file evaluated under one rulebook today (``result`` None: no file)."""
+
+    subject_id: int | None
+    rulebook: Rulebook
+    result: Result | None
+    counted: list[Record]
+    disputes: list[Case]
+
+    def notices(self) -> list[Draft]:
+        """What the subject must be told before a consumer learns a measure applies."""
+        if self.result is None:
+            return []
+        return outbox.result_drafts(self.result, self.rulebook, self.counted)
+
+
+def standing(
+    file: tuple[queries.Subject, list[Record]] | None,
+    disputes: list[Case],
+    rulebook: Rulebook,
+    today: date,
+) -> Standing:
+    """Evaluate a file (the subject and its records, ``queries.read_records``) at read time,
+    leaving out records whose dispute deadline passed unanswered: the one scoring path of
+    single checks, batch checks and the change feed."""
+    if file is None:
+        return Standing(None, rulebook, None, [], [])
+    subject, records = file
+    counted = counting(records, disputes, today)
+    result = evaluate(counted, rulebook, today, subject.kind)
+    return Standing(subject.id, rulebook, result, counted, disputes)
+
+
+def verdict(found: Standing, measure: str, today: date) -> Verdict:
+    """Whether ``measure`` applies, with its lists, span, reasons and disputed records. A
+    subject without a file gets the answer of one the measure does not apply to."""
+    if found.result is None:
+        return Verdict(applies=False, lists=[], since=None, until=None, reasons=[])
+    applied = [m for m in found.result.measures if m.code == measure]
+    return Verdict(
+        applies=bool(applied),
+        lists=[m.list for m in applied],
+        since=min((m.since for m in applied if m.since), default=None),
+        until=max((m.until for m in applied if m.until), default=None),
+        reasons=[
+            ReasonOut(code=r.code, text_en=r.text_en, text_zh=r.text_zh)
+            for r in found.result.reasons
+        ]
+        if applied
+        else [],
+        disputed=_disputed(found.disputes, found.result, today),
+    )
+
+
+def standings(
+    served: Registry, rulebook: Rulebook, keyed: Sequence[str], today: date
+) -> dict[str, Standing]:
+    """The standing of each subject named by its keyed hash, read with a query per 500
+    subjects for their ids, files and disputes (not one per subject)."""
+    with served.engine.connect() as conn:
+        ids = queries.subject_ids(conn, keyed)
+        files = queries.read_records(conn, list(ids.values()))
+        disputes = cases.disputes_of(conn, list(ids.values()))
+    out: dict[str, Standing] = {}
+    for key in keyed:
+        found = ids.get(key)
+        if found is None:
+            out[key] = standing(None, [], rulebook, today)
+        else:
+            out[key] = standing(files.get(found), disputes.get(found, []), rulebook, today)
+    return out
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **COMMON_RESPONSES,
+    404: {"model": ErrorBody, "description": "no active rulebook defines the measure any more"},
+}
+
+
+@router.get("/v1/checks", response_model=CheckAnswer, responses=RESPONSES)
 def check(
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.CONSUMER))],
@@ -79,9 +239,100 @@ def check(
         str, Query(min_length=1, max_length=32, description="resident number or USCC")
     ],
     measure: Annotated[str, Query(min_length=1, max_length=64)],
-    purpose: Annotated[str, Query(min_length=1, max_length=64, description="a declared purpose")],
+    purpose: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="a declared purpose",
+            json_schema_extra={"enum": list(PURPOSES)},
+        ),
+    ],
 ) -> CheckAnswer:
     """Whether ``measure`` applies to ``subject`` today; audited before it is answered."""
+    rulebook_name, defined = _authorise(served, key, measure, purpose)
+    kind, number = access.identify(served, subject, "subject")
+    book = served.rulebook(rulebook_name)
+    ((answer, ref),) = _check(served, key, book, measure, purpose, [(kind, number)])
+    return CheckAnswer(
+        measure=measure,
+        rulebook=rulebook_name,
+        version=book.version,
+        as_of=clock.today(),
+        legal_basis=defined.legal_basis,
+        subject_ref=ref,
+        **dict(answer),
+    )
+
+
+@router.post(
+    "/v1/checks",
+    response_model=BatchCheckAnswer,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BatchCheckIn.model_json_schema()}},
+        }
+    },
+    responses={
+        **RESPONSES,
+        400: {"model": ErrorBody, "description": "the body is not JSON"},
+        413: {"model": ErrorBody, "description": "more than 10,000 subjects, or too many bytes"},
+    },
+)
+async def check_batch(
+    request: Request,
+    served: RegistryDep,
+    key: Annotated[ApiKey, Depends(require(Role.CONSUMER))],
+) -> BatchCheckAnswer:
+    """Check one measure for up to 10,000 subjects at once, under the single check's rules.
+
+    An invalid identifier is answered on its own (``error`` naming it) and the others are
+    still checked; every subject read is in the audit log, all in one transaction committed
+    before the answer is sent."""
+    body = parsed(await bounded_body(request, MAX_BODY), BatchCheckIn)
+    if len(body.subjects) > MAX_SUBJECTS:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{len(body.subjects):,} subjects in one request; send at most {MAX_SUBJECTS:,}",
+        )
+    return await run_in_threadpool(_check_batch, served, key, body)
+
+
+def _check_batch(served: Registry, key: ApiKey, body: BatchCheckIn) -> BatchCheckAnswer:
+    rulebook_name, defined = _authorise(served, key, body.measure, body.purpose)
+    legacy = served.legacy_codes()
+    numbers: list[tuple[SubjectKind, str]] = []
+    results: list[CheckItem | CheckItemError | None] = []
+    for index, raw in enumerate(body.subjects):
+        kind = infer_kind(raw)
+        try:
+            numbers.append((kind, normalise(kind, raw, legacy)))
+        except InvalidIdentifier as exc:
+            problem = FieldProblem(field=f"subjects.{index}", reason=str(exc))
+            results.append(CheckItemError(index=index, error=problem))
+        else:
+            results.append(None)
+    book = served.rulebook(rulebook_name)
+    answers = iter(_check(served, key, book, body.measure, body.purpose, numbers))
+    for index, done in enumerate(results):
+        if done is None:
+            answer, ref = next(answers)
+            results[index] = CheckItem(index=index, subject_ref=ref, **dict(answer))
+    return BatchCheckAnswer(
+        measure=body.measure,
+        rulebook=rulebook_name,
+        version=book.version,
+        as_of=clock.today(),
+        legal_basis=defined.legal_basis,
+        results=[r for r in results if r is not None],
+    )
+
+
+def _authorise(served: Registry, key: ApiKey, measure: str, purpose: str) -> tuple[str, Measure]:
+    """The rulebook and definition of ``measure``, if the key runs it and the declared
+    purpose fits its context; refused before any subject is looked up (so not audited)."""
     contexts = PURPOSES.get(purpose)
     if contexts is None:
         raise invalid_field(
@@ -92,58 +343,41 @@ def check(
     found = defined_measures(served).get(measure)
     if found is None:
         raise ApiError(404, "measure_unknown", f"no active rulebook defines {measure!r} any more")
-    rulebook_name, defined = found
-    if defined.context not in contexts:
+    if found[1].context not in contexts:
         raise ApiError(
             403,
             "purpose_unrelated",
-            f"{measure!r} belongs to {defined.context!r}, which {purpose!r} is unrelated to",
+            f"{measure!r} belongs to {found[1].context!r}, which {purpose!r} is unrelated to",
         )
-    kind, number = access.identify(served, subject, "subject")
+    return found
+
+
+def _check(
+    served: Registry,
+    key: ApiKey,
+    book: Rulebook,
+    measure: str,
+    purpose: str,
+    numbers: Sequence[tuple[SubjectKind, str]],
+) -> list[tuple[Verdict, str]]:
+    """Each subject's verdict and ``subject_ref``, in order, after the reads are audited (one
+    entry per distinct subject) and any restriction's notices written, in one transaction."""
     today = clock.today()
-    rulebook = served.rulebook(rulebook_name)
-    disputed: list[DisputedRecord] = []
-    try:
-        file = served.subject_file(kind, number)
-    except SubjectNotFound:  # no file: nothing applies; the answer does not say which
-        applied, reasons, version = [], [], rulebook.version
-    else:
-        with served.engine.connect() as conn:
-            subject_cases = cases.for_subject(conn, file.subject.id, CaseKind.DISPUTE)
-        counted = counting(file.records, subject_cases, today)
-        result = evaluate(counted, rulebook, today, file.subject.kind)
-        applied = [m for m in result.measures if m.code == measure]
-        reasons = [
-            ReasonOut(code=r.code, text_en=r.text_en, text_zh=r.text_zh) for r in result.reasons
-        ]
-        version = result.version
-        if applied:  # the subject is told before any consumer learns of a restriction
-            outbox.notify_result(served, file.subject.id, result, rulebook, counted)
-        disputed = _disputed(subject_cases, result, today)
-    access.audit(
-        served,
-        key,
-        access.subject_id(served, kind, number),
-        "check",
-        "applies" if applied else "does_not_apply",
-        purpose,
-    )
-    return CheckAnswer(
-        applies=bool(applied),
-        measure=measure,
-        rulebook=rulebook_name,
-        version=version,
-        as_of=today,
-        lists=[m.list for m in applied],
-        legal_basis=defined.legal_basis,
-        since=min((m.since for m in applied if m.since), default=None),
-        until=max((m.until for m in applied if m.until), default=None),
-        reasons=reasons if applied else [],
-        disputed=disputed,
-    )
+    keyed = [subject_key(served.secret, kind, number) for kind, number in numbers]
+    found = standings(served, book, list(dict.fromkeys(keyed)), today)
+    verdicts = {k: verdict(s, measure, today) for k, s in found.items()}
+    reads: list[tuple[int | None, str]] = []
+    told: list[tuple[int, list[Draft]]] = []
+    for k, v in verdicts.items():
+        subject = found[k].subject_id
+        reads.append((subject, "applies" if v.applies else "does_not_apply"))
+        if v.applies and subject is not None:
+            told.append((subject, found[k].notices()))
+    access.record_reads(served, key, "check", purpose, reads, told)
+    return [(verdicts[k], access.subject_ref(served, key, k)) for k in keyed]
 
 
-def _disputed(found: list[Case], result: Result, today: date) -> list[Any]:
+def _disputed(found: list[Case], result: Result, today: date) -> list[DisputedRecord]:
     """The subject's records under open dispute; ``counts`` says whether the answer rests on
     one (a record past its deadline unanswered does not count)."""
     relevant = {(c.provider, c.ref) for c in result.contributions}

@@ -43,11 +43,11 @@ RATE_LIMITED = Counter(
 )
 
 
-def audited(action: str, result: str) -> None:
-    """Count an audit entry, and a check's answer when it is one."""
-    AUDIT.labels(action, result).inc()
+def audited(action: str, result: str, count: int = 1) -> None:
+    """Count audit entries, and checks' answers when they are ones."""
+    AUDIT.labels(action, result).inc(count)
     if action == "check":
-        CHECKS.labels(result).inc()
+        CHECKS.labels(result).inc(count)
 
 
 def submitted(accepted: int, duplicates: int, rejected: int) -> None:

@@ -3,24 +3,28 @@
 Validation is the importer's (``RecordValidator``), appending is the ledger's: one
 transaction per request, duplicates recognised by (provider, ref) and content. A provider
 key submits for its own provider only; a record naming another provider is rejected on its
-own, and the rest of the batch still lands.
+own, and the rest of the batch still lands. A provider withdraws its own record through
+``POST /v1/records/{ref}/revocation``: a new ledger entry, never an edit.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from socialcredit.api import bodies, metrics
+from socialcredit.api import bodies, casework, metrics
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, FieldProblem
 from socialcredit.records import FieldError, Record, RecordRejected
 from socialcredit.store import outbox
+from socialcredit.store.cases import MAX_REASON
 from socialcredit.store.keys import ApiKey, Role
+from socialcredit.store.ledger import AlreadyAmended, NoRecord
 from socialcredit.store.registry import Registry
 
 MAX_BATCH = 10_000
@@ -146,3 +150,81 @@ def _rejected(index: int, errors: list[FieldError]) -> RecordResult:
         status="rejected",
         errors=[FieldProblem(field=e.field, reason=e.reason) for e in errors],
     )
+
+
+# -- revocation ---------------------------------------------------------------------------------
+#: The longest ref a record may have (``records``), and so the longest a revocation's may.
+MAX_REF = 128
+DEFAULT_REASON = "withdrawn by the provider"
+
+
+class RevocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=MAX_REASON, description="why it is withdrawn"
+    )
+
+
+class Revocation(BaseModel):
+    provider: str
+    ref: str = Field(description="the record revoked")
+    revocation: str = Field(description="the revocation's own ref in the ledger")
+    reason: str
+    seq: int = Field(description="the revocation's ledger sequence number")
+
+
+@router.post(
+    "/v1/records/{ref}/revocation",
+    response_model=Revocation,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": RevocationIn.model_json_schema()}},
+        }
+    },
+    responses={
+        **COMMON_RESPONSES,
+        400: {"model": ErrorBody, "description": "the body is not JSON"},
+        404: {"model": ErrorBody, "description": "this provider has no record under that ref"},
+        409: {"model": ErrorBody, "description": "the record was revoked or corrected already"},
+        413: {"model": ErrorBody, "description": "the body is too large"},
+    },
+)
+async def revoke(
+    request: Request,
+    served: RegistryDep,
+    key: Annotated[ApiKey, Depends(require(Role.PROVIDER))],
+    ref: Annotated[str, Path(min_length=1, max_length=MAX_REF)],
+) -> Revocation:
+    """Withdraw one of the key's provider's own records (the body and its ``reason`` are
+    optional); the record stops counting at once, and its history shows the revocation.
+
+    Another provider's ref gets the same 404 as an unknown one, so a provider cannot probe
+    which refs others have used."""
+    raw = await casework.bounded_body(request)
+    body = casework.parsed(raw, RevocationIn) if raw.strip() else RevocationIn()
+    return await run_in_threadpool(_revoke, served, key, ref, body.reason or DEFAULT_REASON)
+
+
+def _revoke(served: Registry, key: ApiKey, ref: str, reason: str) -> Revocation:
+    provider = str(key.provider)
+    own = _revocation_ref(ref)
+    try:
+        seq = served.revoke(provider, ref, reason, own_ref=own)
+    except NoRecord:
+        raise ApiError(
+            404, "no_record", "this provider has no current record under that ref"
+        ) from None
+    except AlreadyAmended as exc:
+        raise ApiError(409, "already_amended", str(exc)) from None
+    return Revocation(provider=provider, ref=ref, revocation=own, reason=reason, seq=seq)
+
+
+def _revocation_ref(ref: str) -> str:
+    """``revocation:REF`` as ``scs revoke`` names it, or with a digest of REF when that would
+    be longer than a ref may be."""
+    own = f"revocation:{ref}"
+    if len(own) <= MAX_REF:
+        return own
+    return f"revocation:{hashlib.sha256(ref.encode()).hexdigest()}"

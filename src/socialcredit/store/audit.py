@@ -1,10 +1,11 @@
 """The audit log: who read which subject's data through the API, for what purpose, and when.
 
-Each entry is written inside its own writer transaction before the answer it records is
-returned, so an answer that left the registry is always in the log (a crash may log a read
-that was never answered, never the reverse). Entries are chained like the ledger and the
-operator log (``chain.entry_hash``, head row ``audit_log`` in ``chain_heads``), so deleting
-or editing a read shows up in ``scs verify``. Subjects appear by row id, never by number.
+Entries are written in a writer transaction that commits before the answer they record is
+returned (a batch check's all in one), so an answer that left the registry is always in the
+log (a crash may log a read that was never answered, never the reverse). Entries are chained
+like the ledger and the operator log (``chain.entry_hash``, head row ``audit_log`` in
+``chain_heads``), so deleting or editing a read shows up in ``scs verify``. Subjects appear
+by row id, never by number.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ from socialcredit.store import ledger
 from socialcredit.store.schema import audit_log
 
 AUDIT = "audit_log"
+_COLUMNS = (
+    "seq",
+    "key_id",
+    "role",
+    "subject_id",
+    "purpose",
+    "action",
+    "result",
+    "recorded_at",
+    "entry_hash",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,43 +76,34 @@ def append(
 
 
 def append_many(conn: Connection, readings: Sequence[Reading]) -> list[AuditEntry]:
-    """Append entries in order, in the caller's writer transaction: one lock of the head and
-    one insert for all of them, so a batch check or a group commit logs thousands of reads
-    for the price of a few statements."""
+    """Append one entry per reading, in order, in the caller's writer transaction: a batch
+    check of 10,000 subjects, or the checks of many callers that a group commit gathers
+    (``api.audit_writer``), lock the head once and insert once, and land together or not
+    at all."""
     if not readings:
         return []
     seq, head = ledger.lock_head(conn, AUDIT)
-    recorded_at = clock.timestamp()
+    stamp = clock.timestamp()
     entries: list[AuditEntry] = []
-    rows: list[dict[str, Any]] = []
-    for reading in readings:
+    rows: list[tuple[Any, ...]] = []
+    for r in readings:
         seq += 1
         entry = AuditEntry(
-            seq,
-            reading.key_id,
-            reading.role,
-            reading.subject_id,
-            reading.purpose,
-            reading.action,
-            reading.result,
-            recorded_at,
+            seq, r.key_id, r.role, r.subject_id, r.purpose, r.action, r.result, stamp
         )
-        head = entry_hash(head, seq, recorded_at, _digest(entry))
+        head = entry_hash(head, seq, stamp, _digest(entry))
         entries.append(entry)
         rows.append(
-            {
-                "seq": seq,
-                "key_id": entry.key_id,
-                "role": entry.role,
-                "subject_id": entry.subject_id,
-                "purpose": entry.purpose,
-                "action": entry.action,
-                "result": entry.result,
-                "recorded_at": recorded_at,
-                "entry_hash": head,
-            }
+            (seq, r.key_id, r.role, r.subject_id, r.purpose, r.action, r.result, stamp, head)
         )
-    conn.execute(audit_log.insert(), rows)
+    # At the driver, as ``ledger.insert_entries`` does: SQLAlchemy's per-row parameter
+    # processing cost more than the insert itself for a batch check's 10,000 entries.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_COLUMNS))})",
+        rows,
+    )
     ledger.set_head(conn, seq, head, AUDIT)
     return entries
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,21 @@ def disputes_by_subject(conn: Connection) -> dict[int, list[Case]]:
     out: dict[int, list[Case]] = {}
     for row in conn.execute(select(cases).where(cases.c.kind == CaseKind.DISPUTE.value)):
         out.setdefault(int(row.subject_id), []).append(_case(conn, row._mapping, ()))
+    return out
+
+
+def disputes_of(conn: Connection, subject_ids: Sequence[int]) -> dict[int, list[Case]]:
+    """The disputes of several subjects, by subject, oldest first, without timelines: what a
+    check needs (which records are disputed, which no longer count), a chunk at a time."""
+    out: dict[int, list[Case]] = {}
+    unique = list(dict.fromkeys(subject_ids))
+    for start in range(0, len(unique), queries.LOOKUP_CHUNK):
+        query = select(cases).where(
+            cases.c.kind == CaseKind.DISPUTE.value,
+            cases.c.subject_id.in_(unique[start : start + queries.LOOKUP_CHUNK]),
+        )
+        for row in conn.execute(query.order_by(cases.c.opened_at, cases.c.id)):
+            out.setdefault(int(row.subject_id), []).append(_case(conn, row._mapping, ()))
     return out
 
 

@@ -72,6 +72,14 @@ class AmendError(ValueError):
     """A revocation or correction cannot be applied; the message says why."""
 
 
+class NoRecord(AmendError):
+    """The provider has no current record under that ref (another provider's counts as none)."""
+
+
+class AlreadyAmended(AmendError):
+    """The record was revoked or corrected already, or the amendment's own ref is taken."""
+
+
 class ChainError(RuntimeError):
     """A chain head is missing: the database was not initialised, or was tampered with."""
 
@@ -375,19 +383,19 @@ def amend(
         .where(ledger.c.provider == provider, ledger.c.ref == target_ref)
     ).first()
     if target is None or target.kind not in ("record", "correction"):
-        raise AmendError(f"provider {provider!r} has no record with ref {target_ref!r}")
+        raise NoRecord(f"provider {provider!r} has no record with ref {target_ref!r}")
     later = conn.execute(
         select(ledger.c.kind, ledger.c.ref).where(ledger.c.amends == target.seq)
     ).first()
     if later is not None:
-        raise AmendError(
+        raise AlreadyAmended(
             f"record {target_ref!r} was already amended by {later.kind} {later.ref!r}"
             + ("; amend that correction instead" if later.kind == "correction" else "")
         )
     if conn.execute(
         select(ledger.c.seq).where(ledger.c.provider == provider, ledger.c.ref == own_ref)
     ).first():
-        raise AmendError(f"ref {own_ref!r} is already used by provider {provider!r}")
+        raise AlreadyAmended(f"ref {own_ref!r} is already used by provider {provider!r}")
     if replacement is None:
         content: tuple[Any, ...] = (
             "revocation",

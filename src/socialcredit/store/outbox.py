@@ -71,13 +71,11 @@ def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = N
     return _write(registry, file.subject.id, wanted)
 
 
-def notify_result(
-    registry: Registry, subject_id: int, result: Result, book: Rulebook, records: Sequence[Record]
-) -> int:
-    """The notices one result already at hand calls for (a check's): no second evaluation,
-    and only a read when they exist, which is nearly always."""
+def result_drafts(result: Result, book: Rulebook, records: Sequence[Record]) -> list[Draft]:
+    """The notices one result already at hand calls for (a check's), without a second
+    evaluation; the caller ``ensure``s them in the transaction that logs the check."""
     basis = {(r.provider, r.ref): r.legal_basis for r in records}
-    return _write(registry, subject_id, drafts(result, book, basis))
+    return drafts(result, book, basis)
 
 
 def _write(registry: Registry, subject_id: int, wanted: Sequence[Draft]) -> int:
