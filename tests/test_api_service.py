@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import BaseRoute
 
-from socialcredit.api import bodies
+from socialcredit.api import bodies, checks
 from socialcredit.api.app import WHATIF_BODY, create_app
 from socialcredit.api.limits import RateLimit
 from socialcredit.api.records import MAX_BODY as RECORDS_BODY
@@ -183,6 +183,7 @@ def body_routes(app: FastAPI) -> list[tuple[str, int]]:
     """Every route that takes a body (a POST), API and web pages, with a path and its limit."""
     limits = {"/v1/records": RECORDS_BODY, "/v1/operator/whatif": WHATIF_BODY}
     limits["/dashboard/whatif"] = WHATIF_BODY
+    limits["/v1/checks"] = checks.MAX_BODY
     return [
         (
             route.path.replace("{subject_id}", PERSON).replace("{case_id}", "c_1"),
