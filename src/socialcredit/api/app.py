@@ -25,6 +25,7 @@ from socialcredit.api import (
     repairs,
     subjects,
 )
+from socialcredit.api.audit_writer import GroupCommit
 from socialcredit.api.auth import RegistryDep
 from socialcredit.api.limits import RateLimit, buckets_for
 from socialcredit.api.operator import MAX_RULEBOOK
@@ -45,6 +46,7 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
         "See docs/api.md.",
     )
     app.state.registry = registry.serving()
+    app.state.audit_writer = GroupCommit(app.state.registry)
     app.state.rate_limit = rate_limit or RateLimit()
     app.state.rate_limiter = buckets_for(app.state.rate_limit)
     errors.install(app)

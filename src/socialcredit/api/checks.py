@@ -15,16 +15,18 @@ feed's included, comes from ``standing`` and ``verdict``, so there is one scorin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit import clock
 from socialcredit.api import access
+from socialcredit.api.audit_writer import GroupCommit
 from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.casework import bounded_body, parsed
 from socialcredit.api.errors import (
@@ -37,7 +39,6 @@ from socialcredit.api.errors import (
 from socialcredit.disputes import Case, counting
 from socialcredit.identifiers import (
     InvalidIdentifier,
-    SubjectKind,
     infer_kind,
     normalise,
     subject_key,
@@ -49,6 +50,7 @@ from socialcredit.rulebook.model import Measure
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import cases, outbox, queries
 from socialcredit.store.keys import ApiKey, Role, defined_measures
+from socialcredit.store.read_cache import MISSING
 from socialcredit.store.registry import Registry
 
 #: A batch a consumer's nightly run or a booking system's queue fills; more is refused.
@@ -213,6 +215,8 @@ def standings(
     subjects for their ids, files and disputes (not one per subject)."""
     with served.engine.connect() as conn:
         ids = queries.subject_ids(conn, keyed)
+        if served.cache is not None:
+            served.cache.remember_ids(ids)
         files = queries.read_records(conn, list(ids.values()))
         disputes = cases.disputes_of(conn, list(ids.values()))
     out: dict[str, Standing] = {}
@@ -232,7 +236,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/v1/checks", response_model=CheckAnswer, responses=RESPONSES)
-def check(
+async def check_endpoint(
+    request: Request,
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.CONSUMER))],
     subject: Annotated[
@@ -248,20 +253,64 @@ def check(
             json_schema_extra={"enum": list(PURPOSES)},
         ),
     ],
-) -> CheckAnswer:
-    """Whether ``measure`` applies to ``subject`` today; audited before it is answered."""
+) -> Response:
+    """Whether ``measure`` applies to ``subject`` today; audited before it is answered.
+
+    The hot path of the registry: a railway's booking system asks this for every ticket. A
+    subject whose answer the server's read cache holds is answered on the event loop; the
+    audit entry (and any notice) is committed with those of concurrent checks
+    (``audit_writer``) before the answer is sent."""
     rulebook_name, defined = _authorise(served, key, measure, purpose)
     kind, number = access.identify(served, subject, "subject")
     book = served.rulebook(rulebook_name)
-    ((answer, ref),) = _check(served, key, book, measure, purpose, [(kind, number)])
-    return CheckAnswer(
-        measure=measure,
-        rulebook=rulebook_name,
-        version=book.version,
-        as_of=clock.today(),
-        legal_basis=defined.legal_basis,
-        subject_ref=ref,
-        **dict(answer),
+    today = clock.today()
+    keyed = subject_key(served.secret, kind, number)
+    found = cached_answers(served, book, measure, [keyed])
+    if not found:
+        found = await run_in_threadpool(answers, served, book, measure, [keyed], today)
+    answer = found[keyed]
+    reads = [(answer.subject_id, answer.result)]
+    writer: GroupCommit = request.app.state.audit_writer
+    await writer.write(access.readings(key, "check", purpose, reads), answer.notices())
+    access.counted("check", reads)
+    remember_notified(served, book, measure, [answer])
+    body = {
+        **answer.body,
+        "measure": measure,
+        "rulebook": rulebook_name,
+        "version": book.version,
+        "as_of": today.isoformat(),
+        "legal_basis": defined.legal_basis,
+        "subject_ref": access.subject_ref(served, key, keyed),
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def check(
+    served: Registry, key: ApiKey, subject: str, measure: str, purpose: str
+) -> CheckAnswer:
+    """One check, answered as ``GET /v1/checks`` answers it, for callers outside the event
+    loop (the consumer's check page); audited and notices written before it returns."""
+    rulebook_name, defined = _authorise(served, key, measure, purpose)
+    kind, number = access.identify(served, subject, "subject")
+    book = served.rulebook(rulebook_name)
+    today = clock.today()
+    keyed = subject_key(served.secret, kind, number)
+    answer = answers(served, book, measure, [keyed], today)[keyed]
+    access.record_reads(
+        served, key, "check", purpose, [(answer.subject_id, answer.result)], answer.notices()
+    )
+    remember_notified(served, book, measure, [answer])
+    return CheckAnswer.model_validate(
+        {
+            **answer.body,
+            "measure": measure,
+            "rulebook": rulebook_name,
+            "version": book.version,
+            "as_of": today,
+            "legal_basis": defined.legal_basis,
+            "subject_ref": access.subject_ref(served, key, keyed),
+        }
     )
 
 
@@ -284,50 +333,75 @@ async def check_batch(
     request: Request,
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.CONSUMER))],
-) -> BatchCheckAnswer:
+) -> Response:
     """Check one measure for up to 10,000 subjects at once, under the single check's rules.
 
     An invalid identifier is answered on its own (``error`` naming it) and the others are
     still checked; every subject read is in the audit log, all in one transaction committed
     before the answer is sent."""
-    body = parsed(await bounded_body(request, MAX_BODY), BatchCheckIn)
-    if len(body.subjects) > MAX_SUBJECTS:
+    raw = await bounded_body(request, MAX_BODY)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "malformed_json", "the request body is not valid JSON") from None
+    subjects = body.get("subjects") if isinstance(body, dict) else None
+    if isinstance(subjects, list) and len(subjects) > MAX_SUBJECTS:  # before validating them
         raise ApiError(
             413,
             "batch_too_large",
-            f"{len(body.subjects):,} subjects in one request; send at most {MAX_SUBJECTS:,}",
+            f"{len(subjects):,} subjects in one request; send at most {MAX_SUBJECTS:,}",
         )
-    return await run_in_threadpool(_check_batch, served, key, body)
+    asked = parsed(raw, BatchCheckIn)
+    rulebook_name, defined = _authorise(served, key, asked.measure, asked.purpose)
+    book = served.rulebook(rulebook_name)
+    today = clock.today()
+    batch = await run_in_threadpool(_batch, served, book, asked, today)
+    reads = [(a.subject_id, a.result) for a in batch.answers.values()]
+    notices = [n for a in batch.answers.values() for n in a.notices()]
+    writer: GroupCommit = request.app.state.audit_writer
+    await writer.write(access.readings(key, "check", asked.purpose, reads), notices)
+    access.counted("check", reads)
+    remember_notified(served, book, asked.measure, list(batch.answers.values()))
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(batch.items):
+        if isinstance(item, FieldProblem):
+            results.append({"index": index, "error": item.model_dump()})
+        else:
+            ref = access.subject_ref(served, key, item)
+            results.append({**batch.answers[item].body, "index": index, "subject_ref": ref})
+    answer = {
+        "measure": asked.measure,
+        "rulebook": rulebook_name,
+        "version": book.version,
+        "as_of": today.isoformat(),
+        "legal_basis": defined.legal_basis,
+        "results": results,
+    }
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
-def _check_batch(served: Registry, key: ApiKey, body: BatchCheckIn) -> BatchCheckAnswer:
-    rulebook_name, defined = _authorise(served, key, body.measure, body.purpose)
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A batch's identifiers in order — a keyed hash, or the problem with the identifier —
+    and the answer for each distinct subject."""
+
+    items: list[str | FieldProblem]
+    answers: dict[str, Answer]
+
+
+def _batch(served: Registry, book: Rulebook, asked: BatchCheckIn, today: date) -> Batch:
     legacy = served.legacy_codes()
-    numbers: list[tuple[SubjectKind, str]] = []
-    results: list[CheckItem | CheckItemError | None] = []
-    for index, raw in enumerate(body.subjects):
+    items: list[str | FieldProblem] = []
+    for index, raw in enumerate(asked.subjects):
         kind = infer_kind(raw)
         try:
-            numbers.append((kind, normalise(kind, raw, legacy)))
+            number = normalise(kind, raw, legacy)
         except InvalidIdentifier as exc:
-            problem = FieldProblem(field=f"subjects.{index}", reason=str(exc))
-            results.append(CheckItemError(index=index, error=problem))
+            items.append(FieldProblem(field=f"subjects.{index}", reason=str(exc)))
         else:
-            results.append(None)
-    book = served.rulebook(rulebook_name)
-    answers = iter(_check(served, key, book, body.measure, body.purpose, numbers))
-    for index, done in enumerate(results):
-        if done is None:
-            answer, ref = next(answers)
-            results[index] = CheckItem(index=index, subject_ref=ref, **dict(answer))
-    return BatchCheckAnswer(
-        measure=body.measure,
-        rulebook=rulebook_name,
-        version=book.version,
-        as_of=clock.today(),
-        legal_basis=defined.legal_basis,
-        results=[r for r in results if r is not None],
-    )
+            items.append(subject_key(served.secret, kind, number))
+    keyed = [item for item in items if isinstance(item, str)]
+    return Batch(items, answers(served, book, asked.measure, keyed, today))
 
 
 def _authorise(served: Registry, key: ApiKey, measure: str, purpose: str) -> tuple[str, Measure]:
@@ -352,29 +426,96 @@ def _authorise(served: Registry, key: ApiKey, measure: str, purpose: str) -> tup
     return found
 
 
-def _check(
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One subject's verdict on one measure today, as sent, and what sending it requires."""
+
+    subject_id: int | None
+    applies: bool
+    body: dict[str, Any]  # the ``Verdict`` as JSON
+    drafts: list[Draft]  # the notices the subject must have before a consumer learns of it
+    generation: int  # the read cache's generation when the answer was read (0: no cache)
+    notified: bool = False  # the drafts are known to be in the outbox already
+
+    @property
+    def result(self) -> str:
+        return "applies" if self.applies else "does_not_apply"
+
+    def notices(self) -> list[tuple[int, list[Draft]]]:
+        if self.notified or self.subject_id is None or not self.drafts:
+            return []
+        return [(self.subject_id, self.drafts)]
+
+
+_NO_FILE = Verdict(applies=False, lists=[], since=None, until=None, reasons=[])
+
+
+def answers(
+    served: Registry, book: Rulebook, measure: str, keyed: Sequence[str], today: date
+) -> dict[str, Answer]:
+    """The answer for each subject (by keyed hash): from the server's read cache where it
+    holds one, else evaluated from bulk reads (``standings``) and kept there."""
+    found = cached_answers(served, book, measure, keyed, complete=False)
+    missing = [k for k in dict.fromkeys(keyed) if k not in found]
+    if not missing:
+        return found
+    cache = served.cache
+    generation = cache.generation if cache is not None else 0
+    for k, standing_ in standings(served, book, missing, today).items():
+        v = verdict(standing_, measure, today) if standing_.result is not None else _NO_FILE
+        answer = Answer(
+            standing_.subject_id,
+            v.applies,
+            v.model_dump(mode="json"),
+            standing_.notices() if v.applies else [],
+            generation,
+        )
+        found[k] = answer
+        if cache is not None and answer.subject_id is not None:
+            cache.put(generation, answer.subject_id, _answer_key(book, measure), answer)
+    return found
+
+
+def cached_answers(
     served: Registry,
-    key: ApiKey,
     book: Rulebook,
     measure: str,
-    purpose: str,
-    numbers: Sequence[tuple[SubjectKind, str]],
-) -> list[tuple[Verdict, str]]:
-    """Each subject's verdict and ``subject_ref``, in order, after the reads are audited (one
-    entry per distinct subject) and any restriction's notices written, in one transaction."""
-    today = clock.today()
-    keyed = [subject_key(served.secret, kind, number) for kind, number in numbers]
-    found = standings(served, book, list(dict.fromkeys(keyed)), today)
-    verdicts = {k: verdict(s, measure, today) for k, s in found.items()}
-    reads: list[tuple[int | None, str]] = []
-    told: list[tuple[int, list[Draft]]] = []
-    for k, v in verdicts.items():
-        subject = found[k].subject_id
-        reads.append((subject, "applies" if v.applies else "does_not_apply"))
-        if v.applies and subject is not None:
-            told.append((subject, found[k].notices()))
-    access.record_reads(served, key, "check", purpose, reads, told)
-    return [(verdicts[k], access.subject_ref(served, key, k)) for k in keyed]
+    keyed: Sequence[str],
+    complete: bool = True,
+) -> dict[str, Answer]:
+    """The answers the read cache holds; with ``complete``, all of them or none."""
+    cache = served.cache
+    found: dict[str, Answer] = {}
+    if cache is None:
+        return found
+    for k in keyed:
+        subject_id = cache.subject_id(k)
+        kept = MISSING if subject_id is None else cache.get(subject_id, _answer_key(book, measure))
+        if kept is MISSING:
+            if complete:
+                return {}
+            continue
+        found[k] = kept
+    return found
+
+
+def remember_notified(
+    served: Registry, book: Rulebook, measure: str, sent: Sequence[Answer]
+) -> None:
+    """After the commit: these subjects' notices are in the outbox, so the next check of
+    them writes none (until their file changes and the cache drops the answer). Kept under
+    the generation the answer was read in, so a file that changed since keeps nothing."""
+    cache = served.cache
+    if cache is None:
+        return
+    for answer in sent:
+        if answer.subject_id is not None and answer.drafts and not answer.notified:
+            done = replace(answer, notified=True)
+            cache.put(answer.generation, answer.subject_id, _answer_key(book, measure), done)
+
+
+def _answer_key(book: Rulebook, measure: str) -> tuple[str, str, str, str]:
+    return ("answer", book.name, book.version, measure)
 
 
 def _disputed(found: list[Case], result: Result, today: date) -> list[DisputedRecord]:

@@ -43,6 +43,8 @@ T = TypeVar("T")
 LEDGER, OPERATOR_LOG, CASES = "ledger", "operator_log", "cases"
 #: How many subjects' files are kept at most; the least recently used go first.
 MAX_SUBJECTS = 200_000
+#: What ``get`` returns for a value not kept (None is a value).
+MISSING: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,10 @@ class ReadCache:
         self.generation = 0
         self._config: dict[tuple[Hashable, ...], Any] = {}
         self._subjects: OrderedDict[int, dict[Hashable, Any]] = OrderedDict()
+        #: Subject row ids by keyed hash. An id never changes once a subject has one, so only
+        #: a change of configuration (an erasure among them) drops these; that a subject has
+        #: *no* id yet is not kept here (a ledger write may give it one).
+        self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def refresh(self, conn: Connection) -> None:
@@ -84,6 +90,7 @@ class ReadCache:
             if old is None or now.operator_log != old.operator_log or now.day != old.day:
                 self._config = {}
                 self._subjects = OrderedDict()
+                self._ids = {}
             else:
                 touched = _touched_subjects(conn, old, now)
                 for subject in touched:
@@ -109,6 +116,30 @@ class ReadCache:
             self._config[key] = value
         return value
 
+    def subject_id(self, keyed: str) -> int | None:
+        """The row id of the subject with keyed hash ``keyed``, if known to have one."""
+        return self._ids.get(keyed)
+
+    def remember_ids(self, found: dict[str, int]) -> None:
+        self._ids.update(found)
+
+    def get(self, subject_id: int, key: Hashable) -> Any:
+        """A value kept for the subject, or ``MISSING``."""
+        entries = self._subjects.get(subject_id)
+        return MISSING if entries is None else entries.get(key, MISSING)
+
+    def put(self, generation: int, subject_id: int, key: Hashable, value: Any) -> None:
+        """Keep ``value`` if nothing was dropped since ``generation`` was read (before the
+        reads the value comes from)."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            entries = self._subjects.setdefault(subject_id, {})
+            entries[key] = value
+            self._subjects.move_to_end(subject_id)
+            while len(self._subjects) > self.max_subjects:
+                self._subjects.popitem(last=False)
+
     def subject(self, subject_id: int, key: Hashable, compute: Callable[[], T]) -> T:
         """A value that depends on one subject's records and cases."""
         entries = self._subjects.get(subject_id)
@@ -117,13 +148,7 @@ class ReadCache:
             return found
         generation = self.generation
         value = compute()
-        with self._lock:
-            if generation == self.generation:
-                entries = self._subjects.setdefault(subject_id, {})
-                entries[key] = value
-                self._subjects.move_to_end(subject_id)
-                while len(self._subjects) > self.max_subjects:
-                    self._subjects.popitem(last=False)
+        self.put(generation, subject_id, key, value)
         return value
 
 
