@@ -213,10 +213,12 @@ def standings(
 ) -> dict[str, Standing]:
     """The standing of each subject named by its keyed hash, read with a query per 500
     subjects for their ids, files and disputes (not one per subject)."""
+    cache = served.cache
+    generation = cache.generation if cache is not None else 0
     with served.engine.connect() as conn:
         ids = queries.subject_ids(conn, keyed)
-        if served.cache is not None:
-            served.cache.remember_ids(ids)
+        if cache is not None:
+            cache.remember_ids(generation, ids, (k for k in keyed if k not in ids))
         files = queries.read_records(conn, list(ids.values()))
         disputes = cases.disputes_of(conn, list(ids.values()))
     out: dict[str, Standing] = {}
@@ -448,6 +450,9 @@ class Answer:
 
 
 _NO_FILE = Verdict(applies=False, lists=[], since=None, until=None, reasons=[])
+#: The answer for a subject no record names: the measure does not apply (and the answer does
+#: not say that there is no file).
+_NO_FILE_ANSWER = Answer(None, False, _NO_FILE.model_dump(mode="json"), [], 0)
 
 
 def answers(
@@ -489,6 +494,9 @@ def cached_answers(
     if cache is None:
         return found
     for k in keyed:
+        if cache.has_no_file(k):
+            found[k] = _NO_FILE_ANSWER
+            continue
         subject_id = cache.subject_id(k)
         kept = MISSING if subject_id is None else cache.get(subject_id, _answer_key(book, measure))
         if kept is MISSING:

@@ -60,7 +60,10 @@ def _sqlite_engine(url: URL) -> Engine:
         parent = Path(url.database).expanduser().resolve().parent
         if not parent.is_dir():
             raise DatabaseError(f"directory {parent} does not exist")
-    engine = create_engine(url)
+    # A pool as big as the API server's worker threads: connections beyond the pool are
+    # closed on return, and opening one (with the pragmas below) costs more than a check.
+    on_file = bool(url.database) and url.database != ":memory:"
+    engine = create_engine(url, **({"pool_size": 40, "max_overflow": 40} if on_file else {}))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

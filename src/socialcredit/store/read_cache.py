@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, PoolProxiedConnection, select
 
 from socialcredit import clock
 from socialcredit.store.schema import case_events, cases, chain_heads, ledger
@@ -43,6 +43,7 @@ T = TypeVar("T")
 LEDGER, OPERATOR_LOG, CASES = "ledger", "operator_log", "cases"
 #: How many subjects' files are kept at most; the least recently used go first.
 MAX_SUBJECTS = 200_000
+_HEADS_SQL = "SELECT chain, seq FROM chain_heads"
 #: What ``get`` returns for a value not kept (None is a value).
 MISSING: Any = object()
 
@@ -59,6 +60,10 @@ class Heads:
 
 def read_heads(conn: Connection) -> Heads:
     seqs = dict(conn.execute(select(chain_heads.c.chain, chain_heads.c.seq)).all())
+    return heads_of(seqs)
+
+
+def heads_of(seqs: dict[str, int]) -> Heads:
     return Heads(
         int(seqs.get(LEDGER, 0)),
         int(seqs.get(OPERATOR_LOG, 0)),
@@ -78,11 +83,43 @@ class ReadCache:
         #: a change of configuration (an erasure among them) drops these; that a subject has
         #: *no* id yet is not kept here (a ledger write may give it one).
         self._ids: dict[str, int] = {}
+        #: Keyed hashes known to have no subject row (no record names them): dropped by any
+        #: ledger write.
+        self._no_file: set[str] = set()
         self._lock = threading.Lock()
+        self._heads_conn: PoolProxiedConnection | None = None
+        self._heads_lock = threading.Lock()
 
-    def refresh(self, conn: Connection) -> None:
+    def refresh_from(self, engine: Engine) -> None:
+        """``refresh``, reading the heads on SQLite through a connection of the cache's own
+        (a pooled connection costs more to check out than the query costs to run)."""
+        if engine.dialect.name != "sqlite":
+            with engine.connect() as conn:
+                self.refresh(conn)
+            return
+        with self._heads_lock:
+            try:
+                if self._heads_conn is None:
+                    self._heads_conn = engine.raw_connection()
+                cursor = self._heads_conn.cursor()
+                try:
+                    cursor.execute(_HEADS_SQL)  # autocommit: each read sees the last commit
+                    seqs = dict(cursor.fetchall())
+                finally:
+                    cursor.close()
+            except Exception:
+                if self._heads_conn is not None:
+                    self._heads_conn.invalidate()
+                self._heads_conn = None
+                raise
+        now = heads_of(seqs)
+        if now != self.heads:
+            with engine.connect() as conn:
+                self.refresh(conn, now)
+
+    def refresh(self, conn: Connection, now: Heads | None = None) -> None:
         """Drop what the writes since the last refresh made stale (see the module doc)."""
-        now = read_heads(conn)
+        now = now or read_heads(conn)
         with self._lock:
             old = self.heads
             if now == old:
@@ -91,6 +128,7 @@ class ReadCache:
                 self._config = {}
                 self._subjects = OrderedDict()
                 self._ids = {}
+                self._no_file = set()
             else:
                 touched = _touched_subjects(conn, old, now)
                 for subject in touched:
@@ -99,6 +137,7 @@ class ReadCache:
                 # a new subject appears only with a ledger write, so drop the look-ups then.
                 if now.ledger != old.ledger:
                     self._config = {k: v for k, v in self._config.items() if k[0] != "subject"}
+                    self._no_file = set()
             self.heads = now
             self.generation += 1
 
@@ -120,8 +159,16 @@ class ReadCache:
         """The row id of the subject with keyed hash ``keyed``, if known to have one."""
         return self._ids.get(keyed)
 
-    def remember_ids(self, found: dict[str, int]) -> None:
+    def remember_ids(self, generation: int, found: dict[str, int], none: Iterable[str]) -> None:
+        """Ids found (kept for good), and keyed hashes found to have none (kept until the
+        next ledger write, if nothing was dropped since ``generation``)."""
         self._ids.update(found)
+        with self._lock:
+            if generation == self.generation:
+                self._no_file.update(none)
+
+    def has_no_file(self, keyed: str) -> bool:
+        return keyed in self._no_file
 
     def get(self, subject_id: int, key: Hashable) -> Any:
         """A value kept for the subject, or ``MISSING``."""

@@ -121,8 +121,7 @@ class Registry:
     def refresh(self) -> None:
         """Start of a request: drop what writes since the last one made stale."""
         if self.cache is not None:
-            with self.engine.connect() as conn:
-                self.cache.refresh(conn)
+            self.cache.refresh_from(self.engine)
 
     def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         return compute() if self.cache is None else self.cache.config(key, compute)
