@@ -11,7 +11,7 @@ and keys that do not work by the client's address.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -35,6 +35,10 @@ async def registry(request: Request) -> Registry:
 
     The dependencies here are ``async`` though they read the database: a read of the chain
     heads or of one key is shorter than the hop to a worker thread a sync dependency costs."""
+    return served_registry(request)
+
+
+def served_registry(request: Request) -> Registry:
     served: Registry = request.app.state.registry
     served.refresh()
     return served
@@ -55,15 +59,23 @@ class Caller:
 async def caller(
     request: Request,
     served: RegistryDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # Parsed again in ``identify``; declared so the OpenAPI document shows the scheme.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    if "authorization" not in request.headers:
+    return identify(request, served)
+
+
+def identify(request: Request, served: Registry) -> Caller:
+    """Who is calling (no header: the public), held to their rate limit."""
+    header = request.headers.get("authorization")
+    if header is None:
         limits.admit(request, limits.address(request), PUBLIC)
         return Caller(None)
+    scheme, _, token = header.partition(" ")
     try:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        if scheme.lower() != "bearer" or not token.strip():
             raise keys.ApiKeyError("use `Authorization: Bearer <key>`")
-        key = keys.authenticate(served, credentials.credentials)
+        key = keys.authenticate(served, token.strip())
     except keys.ApiKeyError as exc:
         limits.admit(request, limits.address(request), PUBLIC)
         raise ApiError(401, "invalid_key", str(exc), headers=_CHALLENGE) from None
@@ -76,13 +88,23 @@ CallerDep = Annotated[Caller, Depends(caller)]
 
 def require(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, ApiKey]]:
     """A dependency that lets only keys of ``roles`` through and hands on the key."""
-    names = " or ".join(role.value for role in roles)
 
     async def allowed(who: CallerDep) -> ApiKey:
-        if who.key is None:
-            raise ApiError(401, "key_required", f"this needs a {names} key", headers=_CHALLENGE)
-        if who.key.role not in roles:
-            raise ApiError(403, "wrong_role", f"this needs a {names} key, not {who.role}")
-        return who.key
+        return with_role(who, roles)
 
     return allowed
+
+
+def with_role(who: Caller, roles: Sequence[Role]) -> ApiKey:
+    """The caller's key if its role is one of ``roles``; 401 without a key, 403 with another."""
+    names = " or ".join(role.value for role in roles)
+    if who.key is None:
+        raise ApiError(401, "key_required", f"this needs a {names} key", headers=_CHALLENGE)
+    if who.key.role not in roles:
+        raise ApiError(403, "wrong_role", f"this needs a {names} key, not {who.role}")
+    return who.key
+
+
+#: For an endpoint that reads its caller itself (``identify``): the security requirement the
+#: OpenAPI document would show had it used ``require``.
+BEARER_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
