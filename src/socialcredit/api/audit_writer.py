@@ -29,6 +29,11 @@ class GroupCommit:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        #: On SQLite the commit runs on the event loop itself: it does not wait on a network
+        #: or a disk (WAL, ``synchronous=NORMAL``), and a worker thread would cost a hop there
+        #: and back and a fight for the GIL with every request the loop serves meanwhile. A
+        #: PostgreSQL commit waits on the server, so it runs on a worker thread.
+        self.inline = registry.engine.dialect.name == "sqlite"
         self._waiting: list[tuple[Sequence[trail.Reading], Notices, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -48,7 +53,10 @@ class GroupCommit:
             readings = [reading for batch, _, _ in group for reading in batch]
             notices = [notice for _, told, _ in group for notice in told]
             try:
-                await run_in_threadpool(self._commit, readings, notices)
+                if self.inline:
+                    self._commit(readings, notices)
+                else:
+                    await run_in_threadpool(self._commit, readings, notices)
             except Exception as exc:  # every waiter learns its entries are not logged
                 for _, _, done in group:
                     if not done.done():
