@@ -22,7 +22,8 @@ from socialcredit.api import (
     repairs,
     subjects,
 )
-from socialcredit.api.auth import RegistryDep
+from socialcredit.api.auth import CallerDep, RegistryDep
+from socialcredit.api.errors import ErrorBody
 from socialcredit.store.registry import Registry
 
 
@@ -39,12 +40,19 @@ def create_app(registry: Registry) -> FastAPI:
     for area in areas:
         app.include_router(area.router)
     web.mount(app)
-    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    app.add_api_route(
+        "/healthz",
+        healthz,
+        methods=["GET"],
+        tags=["service"],
+        responses={401: {"model": ErrorBody, "description": "a key was sent and does not work"}},
+    )
     return app
 
 
-def healthz(served: RegistryDep) -> dict[str, str]:
-    """Up, and the database answers."""
+def healthz(served: RegistryDep, _caller: CallerDep) -> dict[str, str]:
+    """Up, and the database answers. A key that does not work is refused here too, as on
+    every endpoint (``auth``)."""
     with served.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return {"status": "ok"}
