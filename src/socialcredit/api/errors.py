@@ -89,7 +89,10 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
         return _respond(ApiError(400, "malformed_json", "the request body is not valid JSON"))
     fields = [
         FieldProblem(
-            field=".".join(str(part) for part in p.get("loc", ())[1:]) or "request",
+            # ("query", "subject") names "subject"; a missing body, ("body",), names "body"
+            field=".".join(str(part) for part in p.get("loc", ())[1:])
+            or ".".join(str(part) for part in p.get("loc", ()))
+            or "request",
             reason=str(p.get("msg", "invalid")),
         )
         for p in problems
