@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from socialcredit import clock
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.casework import actor, body_of, file_for, own_file, refusals
+from socialcredit.api.casework import actor, body_of, body_schema, file_for, own_file, refusals
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody
 from socialcredit.disputes import Case, CaseKind
 from socialcredit.store import cases
@@ -28,7 +28,13 @@ from socialcredit.store.registry import Registry
 
 router = APIRouter(tags=["due process"])
 SubjectPath = Annotated[
-    str, Path(min_length=1, max_length=32, description="resident number or USCC")
+    str,
+    Path(
+        min_length=1,
+        max_length=32,
+        description="resident number or USCC",
+        examples=access.SUBJECT_EXAMPLES,
+    ),
 ]
 CasePath = Annotated[str, Path(min_length=1, max_length=32, description="a case id")]
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -78,7 +84,12 @@ def shown(case: Case) -> dict[str, Any]:
 
 
 # -- disputes -----------------------------------------------------------------------------------
-@router.post("/v1/subjects/{subject_id}/disputes", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/subjects/{subject_id}/disputes",
+    status_code=201,
+    responses=RESPONSES,
+    openapi_extra=body_schema(DisputeIn),
+)
 async def open_dispute(
     request: Request, served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> dict[str, Any]:
@@ -87,7 +98,12 @@ async def open_dispute(
     return await run_in_threadpool(_open_dispute, served, key, subject_id, body)
 
 
-@router.post("/v1/disputes", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/disputes",
+    status_code=201,
+    responses=RESPONSES,
+    openapi_extra=body_schema(DisputeIn),
+)
 async def open_my_dispute(
     request: Request,
     served: RegistryDep,
@@ -170,7 +186,11 @@ def _case_for(served: Registry, key: ApiKey, case_id: str, kind: CaseKind) -> Ca
     return case
 
 
-@router.post("/v1/disputes/{case_id}/answer", responses=RESPONSES)
+@router.post(
+    "/v1/disputes/{case_id}/answer",
+    responses=RESPONSES,
+    openapi_extra=body_schema(AnswerIn),
+)
 async def answer_dispute(
     request: Request,
     served: RegistryDep,
@@ -193,7 +213,12 @@ def _answer(served: Registry, key: ApiKey, case_id: str, body: AnswerIn) -> dict
 
 
 # -- human review -------------------------------------------------------------------------------
-@router.post("/v1/subjects/{subject_id}/reviews", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/subjects/{subject_id}/reviews",
+    status_code=201,
+    responses=RESPONSES,
+    openapi_extra=body_schema(ReviewIn),
+)
 async def open_review(
     request: Request, served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> dict[str, Any]:
@@ -222,7 +247,11 @@ def get_review(served: RegistryDep, key: SubjectOrAdmin, case_id: CasePath) -> d
     return shown(_case_for(served, key, case_id, CaseKind.REVIEW))
 
 
-@router.post("/v1/reviews/{case_id}/decision", responses=RESPONSES)
+@router.post(
+    "/v1/reviews/{case_id}/decision",
+    responses=RESPONSES,
+    openapi_extra=body_schema(ReviewDecisionIn),
+)
 async def decide_review(
     request: Request,
     served: RegistryDep,
