@@ -76,10 +76,21 @@ def check(
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.CONSUMER))],
     subject: Annotated[
-        str, Query(min_length=1, max_length=32, description="resident number or USCC")
+        str,
+        Query(
+            min_length=1,
+            max_length=32,
+            description="resident number or USCC",
+            examples=access.SUBJECT_EXAMPLES,
+        ),
     ],
-    measure: Annotated[str, Query(min_length=1, max_length=64)],
-    purpose: Annotated[str, Query(min_length=1, max_length=64, description="a declared purpose")],
+    measure: Annotated[str, Query(min_length=1, max_length=64, examples=["spc.flights"])],
+    purpose: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=64, description="a declared purpose", examples=list(PURPOSES)
+        ),
+    ],
 ) -> CheckAnswer:
     """Whether ``measure`` applies to ``subject`` today; audited before it is answered."""
     contexts = PURPOSES.get(purpose)

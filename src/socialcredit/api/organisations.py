@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from socialcredit import clock
+from socialcredit.api.access import SUBJECT_EXAMPLES
 from socialcredit.api.auth import CallerDep, RegistryDep
 from socialcredit.api.errors import ApiError, ErrorBody, invalid_field
 from socialcredit.catalog import Polarity
@@ -77,7 +78,7 @@ class Organisation(BaseModel):
 def organisation(
     served: RegistryDep,
     _caller: CallerDep,
-    uscc: Annotated[str, Path(min_length=1, max_length=32)],
+    uscc: Annotated[str, Path(min_length=1, max_length=32, examples=[SUBJECT_EXAMPLES[1]])],
 ) -> Organisation:
     """An organisation's grade, lists and published penalties; open to everyone."""
     not_found = ApiError(404, "not_found", "no organisation has this code")
@@ -168,7 +169,15 @@ SEARCH_LIMIT = 50
 def search(
     served: RegistryDep,
     _caller: CallerDep,
-    q: Annotated[str, Query(min_length=2, max_length=100, description="a USCC or part of a name")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=100,
+            description="a USCC or part of a name",
+            examples=["Example", SUBJECT_EXAMPLES[1]],
+        ),
+    ],
 ) -> Search:
     """Organisations and institutions by USCC or by part of their name; never persons."""
     return find_organisations(served, q)
