@@ -352,6 +352,14 @@ def test_a_batch_of_10000_is_taken_and_10001_refused_unread(world: ApiWorld) -> 
     assert full.status_code == 200 and full.json()["rejected"] == 10_000
 
 
+def test_a_page_after_a_seq_no_database_holds_is_a_422_not_a_fault(world: ApiWorld) -> None:
+    response = world.call("GET", f"/v1/audit?after={2**64}", "auditor")
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["after"]
+    last = world.call("GET", f"/v1/audit?after={2**63 - 1}", "auditor")
+    assert last.json() == {"entries": [], "next": None}
+
+
 BAD_PERSON = PERSON[:-1] + "1"  # the check character is X
 BAD_ORG = ORG[:-1] + "M"
 
