@@ -20,6 +20,7 @@ from socialcredit.api.auth import RegistryDep, require
 from socialcredit.api.casework import actor, body_of, body_schema, file_for, own_file, refusals
 from socialcredit.api.disputes import (
     RESPONSES,
+    CaseOut,
     CasePath,
     SubjectOrAdmin,
     SubjectPath,
@@ -56,6 +57,7 @@ class DeletionIn(_Body):
 @router.post(
     "/v1/subjects/{subject_id}/repairs",
     status_code=201,
+    response_model=CaseOut,
     responses=RESPONSES,
     openapi_extra=body_schema(RepairIn),
 )
@@ -81,6 +83,7 @@ def apply_for(served: Registry, key: ApiKey, subject_id: str, body: RepairIn) ->
 @router.post(
     "/v1/repairs",
     status_code=201,
+    response_model=CaseOut,
     responses=RESPONSES,
     openapi_extra=body_schema(RepairIn),
 )
@@ -104,20 +107,21 @@ async def apply_my_repair(
     return await run_in_threadpool(apply)
 
 
-@router.get("/v1/subjects/{subject_id}/repairs", responses=RESPONSES)
+@router.get("/v1/subjects/{subject_id}/repairs", response_model=list[CaseOut], responses=RESPONSES)
 def list_repairs(
     served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> list[dict[str, Any]]:
     return _list(served, key, subject_id, CaseKind.REPAIR)
 
 
-@router.get("/v1/repairs/{case_id}", responses=RESPONSES)
+@router.get("/v1/repairs/{case_id}", response_model=CaseOut, responses=RESPONSES)
 def get_repair(served: RegistryDep, key: SubjectOrAdmin, case_id: CasePath) -> dict[str, Any]:
     return shown(_case_for(served, key, case_id, CaseKind.REPAIR))
 
 
 @router.post(
     "/v1/repairs/{case_id}/decision",
+    response_model=CaseOut,
     responses=RESPONSES,
     openapi_extra=body_schema(DecisionIn),
 )
@@ -142,6 +146,7 @@ async def decide_repair(
 @router.post(
     "/v1/subjects/{subject_id}/deletions",
     status_code=201,
+    response_model=CaseOut,
     responses=RESPONSES,
     openapi_extra=body_schema(DeletionIn),
 )
