@@ -22,7 +22,7 @@ from socialcredit.api import (
     repairs,
     subjects,
 )
-from socialcredit.api.auth import CallerDep, RegistryDep
+from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, RegistryDep
 from socialcredit.api.errors import ErrorBody
 from socialcredit.store.registry import Registry
 
@@ -45,6 +45,7 @@ def create_app(registry: Registry) -> FastAPI:
         healthz,
         methods=["GET"],
         tags=["service"],
+        openapi_extra=KEY_OPTIONAL,
         responses={401: {"model": ErrorBody, "description": "a key was sent and does not work"}},
     )
     return app

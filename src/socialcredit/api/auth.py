@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -59,6 +59,9 @@ def caller(
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+#: ``openapi_extra`` for the routes the public may call: the bearer scheme ``CallerDep``
+#: declares becomes optional (OpenAPI's empty requirement means "no key at all").
+KEY_OPTIONAL: dict[str, Any] = {"security": [{}]}
 
 
 def require(*roles: Role) -> Callable[[Caller], ApiKey]:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from socialcredit import clock
 from socialcredit.api.access import SUBJECT_EXAMPLES
-from socialcredit.api.auth import CallerDep, RegistryDep
+from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, RegistryDep
 from socialcredit.api.errors import ApiError, ErrorBody, invalid_field
 from socialcredit.catalog import Polarity
 from socialcredit.identifiers import (
@@ -68,6 +68,7 @@ class Organisation(BaseModel):
 
 @router.get(
     "/v1/organisations/{uscc}",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Organisation,
     responses={
         401: {"model": ErrorBody, "description": "a key was sent and does not work"},
@@ -163,6 +164,7 @@ SEARCH_LIMIT = 50
 
 @router.get(
     "/v1/organisations",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Search,
     responses={401: {"model": ErrorBody, "description": "a key was sent and does not work"}},
 )
