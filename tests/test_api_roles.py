@@ -343,6 +343,19 @@ def test_a_consumer_is_refused_a_measure_it_does_not_run_even_one_nobody_defines
     assert _audit_count(world) == before  # refused before anyone's data was reached
 
 
+def test_a_body_that_is_neither_a_record_nor_a_batch_is_a_422(world: ApiWorld) -> None:
+    before = _ledger_count(world)
+    for body in (b'"T-0001"', b"42", b"null", b"true"):
+        response = world.client.post(
+            "/v1/records",
+            content=body,
+            headers={**world.headers("provider"), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (body, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == ["body"]
+    assert _ledger_count(world) == before
+
+
 def test_a_batch_of_10000_is_taken_and_10001_refused_unread(world: ApiWorld) -> None:
     before = _ledger_count(world)
     over = world.call("POST", "/v1/records", "provider", [record()] * 10_001)
