@@ -5,27 +5,22 @@ Each test starts uvicorn on loopback over a registry on SQLite and on PostgreSQL
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select, text
 
 from socialcredit.api import records as records_router
-from socialcredit.api.app import create_app
 from socialcredit.identifiers import SubjectKind
 from socialcredit.store import keys
 from socialcredit.store.keys import Role
 from socialcredit.store.registry import Registry
 from socialcredit.store.schema import audit_log
+from tests.api_server import serving
 from tests.conftest import ORG, PERSON, PERSON_2, record
 
 UNKNOWN_ORG = "91350100M000100Y43"  # a valid USCC nobody filed a record about
@@ -47,32 +42,6 @@ FINE = record(
 )
 WARNING = FINE | {"ref": "M-2", "type": "penalty.warning"}
 CHECK = f"/v1/checks?subject={PERSON}&measure=spc.flights&purpose=travel_booking"
-
-
-@contextmanager
-def serving(registry: Registry) -> Iterator[str]:
-    """Serve ``registry`` on a free loopback port in a thread; yield the base URL.
-
-    The socket is bound before the server starts, so there is no race for the port.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(registry), log_level="error", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass

@@ -24,8 +24,9 @@ from socialcredit.store import keys
 from socialcredit.store.keys import Role
 from socialcredit.store.registry import Registry
 from socialcredit.store.schema import audit_log, notices
+from tests.api_server import serving
 from tests.conftest import PERSON, PERSON_2, record
-from tests.test_api import assert_error, serving
+from tests.test_api import assert_error
 
 DEBTOR = record(
     provider="court.rongcheng",

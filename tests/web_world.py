@@ -19,8 +19,9 @@ from socialcredit.identifiers import SubjectKind
 from socialcredit.store import keys
 from socialcredit.store.keys import Role
 from socialcredit.store.registry import Registry
+from tests.api_server import serving
 from tests.conftest import ORG, PERSON, TODAY, record
-from tests.test_api import UNKNOWN_ORG, serving
+from tests.test_api import UNKNOWN_ORG
 
 PERSON_NAME = "Wang Xiaoming"
 ORG_NAME = "Example Trading Co., Ltd."

@@ -24,6 +24,10 @@ from socialcredit.store import outbox
 from socialcredit.store.keys import ApiKey
 from socialcredit.store.registry import Registry
 
+#: The worked examples of identifiers.md (a person, an organisation), shown in the OpenAPI
+#: document so that /docs and a schema fuzzer try numbers that pass their checks.
+SUBJECT_EXAMPLES = ["11010519491231002X", "91110000600037341L"]
+
 
 def identify(served: Registry, raw: str, field: str) -> tuple[SubjectKind, str]:
     """The kind (from the identifier's shape) and normalised number, or 422 naming ``field``."""

@@ -26,7 +26,8 @@ from socialcredit.api import (
     subjects,
 )
 from socialcredit.api.audit_writer import GroupCommit
-from socialcredit.api.auth import RegistryDep
+from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, RegistryDep
+from socialcredit.api.errors import ErrorBody
 from socialcredit.api.limits import RateLimit, buckets_for
 from socialcredit.api.operator import MAX_RULEBOOK
 from socialcredit.store.registry import Registry
@@ -65,7 +66,14 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     for area in areas:
         app.include_router(area.router)
     web.mount(app)
-    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    app.add_api_route(
+        "/healthz",
+        healthz,
+        methods=["GET"],
+        tags=["service"],
+        openapi_extra=KEY_OPTIONAL,
+        responses={401: {"model": ErrorBody, "description": "a key was sent and does not work"}},
+    )
     # Not in the OpenAPI document: it answers text, not JSON (see docs/api.md#metrics).
     app.add_api_route("/metrics", metrics.exposition, methods=["GET"], include_in_schema=False)
     body_limits = {
@@ -79,8 +87,9 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     return app
 
 
-def healthz(served: RegistryDep) -> dict[str, str]:
-    """Up, and the database answers."""
+def healthz(served: RegistryDep, _caller: CallerDep) -> dict[str, str]:
+    """Up, and the database answers. A key that does not work is refused here too, as on
+    every endpoint (``auth``)."""
     with served.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return {"status": "ok"}

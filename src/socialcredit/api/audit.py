@@ -17,6 +17,9 @@ from socialcredit.store import audit as trail
 from socialcredit.store.keys import ApiKey, Role
 
 router = APIRouter(tags=["audit"])
+#: The largest sequence number a database integer holds: a bigger ``after`` is a 422, not a
+#: database overflow.
+MAX_SEQ = 2**63 - 1
 
 
 class TrailEntry(BaseModel):
@@ -39,7 +42,7 @@ class TrailPage(BaseModel):
 def audit_trail(
     served: RegistryDep,
     _key: Annotated[ApiKey, Depends(require(Role.AUDITOR))],
-    after: Annotated[int, Query(ge=0, description="the last seq already read")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="the last seq already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TrailPage:
     """Audit entries after ``after``, oldest first."""

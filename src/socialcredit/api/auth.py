@@ -84,6 +84,9 @@ def identify(request: Request, served: Registry) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+#: ``openapi_extra`` for the routes the public may call: the bearer scheme ``CallerDep``
+#: declares becomes optional (OpenAPI's empty requirement means "no key at all").
+KEY_OPTIONAL: dict[str, Any] = {"security": [{}]}
 
 
 def require(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, ApiKey]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
@@ -58,6 +58,13 @@ def parsed(raw: bytes, model: type[M]) -> M:
         ]
         message = "; ".join(f"{f.field}: {f.reason}" for f in fields)
         raise ApiError(422, "invalid_request", message, fields) from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads ``model`` with ``body_of``, which
+    FastAPI cannot see: without it the document shows no body at all."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def file_for(served: Registry, key: ApiKey, raw: str, action: str) -> queries.SubjectFile:

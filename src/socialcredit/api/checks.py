@@ -246,9 +246,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 #: ``GET /v1/checks``'s query parameters: (name, most characters, description, example).
 _CHECK_PARAMETERS = (
-    ("subject", 32, "resident number or USCC", "11010519491231002X"),
-    ("measure", 64, "a measure the key runs", "spc.high_speed_rail"),
-    ("purpose", 64, "a declared purpose", "travel_booking"),
+    ("subject", 32, "resident number or USCC", access.SUBJECT_EXAMPLES),
+    ("measure", 64, "a measure the key runs", ["spc.flights"]),
+    ("purpose", 64, "a declared purpose", list(PURPOSES)),
 )
 _CHECK_OPENAPI: dict[str, Any] = {
     **BEARER_SECURITY,
@@ -262,11 +262,11 @@ _CHECK_OPENAPI: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": most,
+                "examples": examples,
                 **({"enum": list(PURPOSES)} if name == "purpose" else {}),
             },
-            "example": example,
         }
-        for name, most, text, example in _CHECK_PARAMETERS
+        for name, most, text, examples in _CHECK_PARAMETERS
     ],
 }
 

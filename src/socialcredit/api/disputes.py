@@ -9,6 +9,7 @@ If the deadline passes unanswered the record stops counting until the provider a
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from socialcredit import clock
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.casework import actor, body_of, file_for, own_file, refusals
+from socialcredit.api.casework import actor, body_of, body_schema, file_for, own_file, refusals
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody
 from socialcredit.disputes import Case, CaseKind
 from socialcredit.store import cases
@@ -28,7 +29,13 @@ from socialcredit.store.registry import Registry
 
 router = APIRouter(tags=["due process"])
 SubjectPath = Annotated[
-    str, Path(min_length=1, max_length=32, description="resident number or USCC")
+    str,
+    Path(
+        min_length=1,
+        max_length=32,
+        description="resident number or USCC",
+        examples=access.SUBJECT_EXAMPLES,
+    ),
 ]
 CasePath = Annotated[str, Path(min_length=1, max_length=32, description="a case id")]
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -70,6 +77,32 @@ class ReviewDecisionIn(_Body):
     reasons: str = Field(min_length=1, max_length=MAX_REASON)
 
 
+class TimelineStep(BaseModel):
+    """One step of a case; each step adds its own details (reasons, outcome, …)."""
+
+    model_config = ConfigDict(extra="allow")
+    step: str
+    at: str
+
+
+class CaseOut(BaseModel):
+    """A case as the API shows it; each kind adds its own fields (reason, commitment, …)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    id: str
+    kind: CaseKind
+    provider: str | None
+    ref: str | None
+    rulebook: str | None
+    listing: str | None = Field(alias="list")
+    status: str
+    state: str
+    opened_at: str
+    deadline: date
+    closed_at: str | None
+    timeline: list[TimelineStep]
+
+
 SubjectOrAdmin = Annotated[ApiKey, Depends(require(Role.SUBJECT, Role.ADMIN))]
 
 
@@ -78,7 +111,13 @@ def shown(case: Case) -> dict[str, Any]:
 
 
 # -- disputes -----------------------------------------------------------------------------------
-@router.post("/v1/subjects/{subject_id}/disputes", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/subjects/{subject_id}/disputes",
+    status_code=201,
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(DisputeIn),
+)
 async def open_dispute(
     request: Request, served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> dict[str, Any]:
@@ -87,7 +126,13 @@ async def open_dispute(
     return await run_in_threadpool(_open_dispute, served, key, subject_id, body)
 
 
-@router.post("/v1/disputes", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/disputes",
+    status_code=201,
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(DisputeIn),
+)
 async def open_my_dispute(
     request: Request,
     served: RegistryDep,
@@ -114,7 +159,7 @@ def _open_dispute(
     return shown(case)
 
 
-@router.get("/v1/subjects/{subject_id}/disputes", responses=RESPONSES)
+@router.get("/v1/subjects/{subject_id}/disputes", response_model=list[CaseOut], responses=RESPONSES)
 def list_disputes(
     served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> list[dict[str, Any]]:
@@ -130,7 +175,7 @@ def _list(served: Registry, key: ApiKey, raw: str, kind: CaseKind) -> list[dict[
     return [shown(c) for c in found]
 
 
-@router.get("/v1/disputes", responses=RESPONSES)
+@router.get("/v1/disputes", response_model=list[CaseOut], responses=RESPONSES)
 def pending_disputes(
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.PROVIDER, Role.ADMIN))],
@@ -145,7 +190,7 @@ def pending_disputes(
     return [shown(c) for c in found]
 
 
-@router.get("/v1/disputes/{case_id}", responses=RESPONSES)
+@router.get("/v1/disputes/{case_id}", response_model=CaseOut, responses=RESPONSES)
 def get_dispute(
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.SUBJECT, Role.ADMIN, Role.PROVIDER))],
@@ -170,7 +215,12 @@ def _case_for(served: Registry, key: ApiKey, case_id: str, kind: CaseKind) -> Ca
     return case
 
 
-@router.post("/v1/disputes/{case_id}/answer", responses=RESPONSES)
+@router.post(
+    "/v1/disputes/{case_id}/answer",
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(AnswerIn),
+)
 async def answer_dispute(
     request: Request,
     served: RegistryDep,
@@ -193,7 +243,13 @@ def _answer(served: Registry, key: ApiKey, case_id: str, body: AnswerIn) -> dict
 
 
 # -- human review -------------------------------------------------------------------------------
-@router.post("/v1/subjects/{subject_id}/reviews", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/subjects/{subject_id}/reviews",
+    status_code=201,
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(ReviewIn),
+)
 async def open_review(
     request: Request, served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> dict[str, Any]:
@@ -210,19 +266,24 @@ def _open_review(served: Registry, key: ApiKey, raw: str, body: ReviewIn) -> dic
     return shown(case)
 
 
-@router.get("/v1/subjects/{subject_id}/reviews", responses=RESPONSES)
+@router.get("/v1/subjects/{subject_id}/reviews", response_model=list[CaseOut], responses=RESPONSES)
 def list_reviews(
     served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> list[dict[str, Any]]:
     return _list(served, key, subject_id, CaseKind.REVIEW)
 
 
-@router.get("/v1/reviews/{case_id}", responses=RESPONSES)
+@router.get("/v1/reviews/{case_id}", response_model=CaseOut, responses=RESPONSES)
 def get_review(served: RegistryDep, key: SubjectOrAdmin, case_id: CasePath) -> dict[str, Any]:
     return shown(_case_for(served, key, case_id, CaseKind.REVIEW))
 
 
-@router.post("/v1/reviews/{case_id}/decision", responses=RESPONSES)
+@router.post(
+    "/v1/reviews/{case_id}/decision",
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(ReviewDecisionIn),
+)
 async def decide_review(
     request: Request,
     served: RegistryDep,

@@ -90,7 +90,10 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
         return _respond(ApiError(400, "malformed_json", "the request body is not valid JSON"))
     fields = [
         FieldProblem(
-            field=".".join(str(part) for part in p.get("loc", ())[1:]) or "request",
+            # ("query", "subject") names "subject"; a missing body, ("body",), names "body"
+            field=".".join(str(part) for part in p.get("loc", ())[1:])
+            or ".".join(str(part) for part in p.get("loc", ()))
+            or "request",
             reason=str(p.get("msg", "invalid")),
         )
         for p in problems
@@ -100,6 +103,8 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 400:  # FastAPI's own: a body it could not even decode
+        return _respond(ApiError(400, "malformed_json", "the request body is not valid JSON"))
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return _respond(ApiError(exc.status_code, code, str(exc.detail), headers=exc.headers))
 

@@ -110,6 +110,7 @@ def what_if(served: Registry, text: str, as_of: date | None = None) -> WhatIf:
     "/v1/operator/whatif",
     responses={
         **COMMON_RESPONSES,
+        400: {"model": ErrorBody, "description": "the body is not JSON"},
         413: {"model": ErrorBody, "description": "the body is too large"},
         422: {"model": ErrorBody, "description": "the rulebook fails its checks; errors list"},
     },

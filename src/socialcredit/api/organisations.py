@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from socialcredit import clock
-from socialcredit.api.auth import CallerDep, RegistryDep
+from socialcredit.api.access import SUBJECT_EXAMPLES
+from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, RegistryDep
 from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, invalid_field
 from socialcredit.catalog import Polarity
 from socialcredit.identifiers import (
@@ -67,6 +68,7 @@ class Organisation(BaseModel):
 
 @router.get(
     "/v1/organisations/{uscc}",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Organisation,
     responses={
         401: {"model": ErrorBody, "description": "a key was sent and does not work"},
@@ -78,7 +80,7 @@ class Organisation(BaseModel):
 def organisation(
     served: RegistryDep,
     _caller: CallerDep,
-    uscc: Annotated[str, Path(min_length=1, max_length=32)],
+    uscc: Annotated[str, Path(min_length=1, max_length=32, examples=[SUBJECT_EXAMPLES[1]])],
 ) -> Organisation:
     """An organisation's grade, lists and published penalties; open to everyone."""
     not_found = ApiError(404, "not_found", "no organisation has this code")
@@ -163,6 +165,7 @@ SEARCH_LIMIT = 50
 
 @router.get(
     "/v1/organisations",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Search,
     responses={
         401: {"model": ErrorBody, "description": "a key was sent and does not work"},
@@ -172,7 +175,15 @@ SEARCH_LIMIT = 50
 def search(
     served: RegistryDep,
     _caller: CallerDep,
-    q: Annotated[str, Query(min_length=2, max_length=100, description="a USCC or part of a name")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=100,
+            description="a USCC or part of a name",
+            examples=["Example", SUBJECT_EXAMPLES[1]],
+        ),
+    ],
 ) -> Search:
     """Organisations and institutions by USCC or by part of their name; never persons."""
     return find_organisations(served, q)

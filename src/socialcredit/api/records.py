@@ -19,7 +19,13 @@ from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import bodies, casework, metrics
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, FieldProblem
+from socialcredit.api.errors import (
+    COMMON_RESPONSES,
+    ApiError,
+    ErrorBody,
+    FieldProblem,
+    invalid_field,
+)
 from socialcredit.records import FieldError, Record, RecordRejected
 from socialcredit.store import outbox
 from socialcredit.store.cases import MAX_REASON
@@ -55,7 +61,11 @@ _BODY_SCHEMA = {
                 "schema": {
                     "oneOf": [
                         {"type": "object", "description": "one record (see records.md)"},
-                        {"type": "array", "items": {"type": "object"}, "maxItems": MAX_BATCH},
+                        {
+                            "type": "array",
+                            "items": {"description": "a record; anything else is rejected alone"},
+                            "maxItems": MAX_BATCH,
+                        },
                     ]
                 }
             }
@@ -97,6 +107,8 @@ def _items(body: bytes) -> list[Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise ApiError(400, "malformed_json", "the request body is not valid JSON") from None
+    if not isinstance(data, dict | list):
+        raise invalid_field("body", "send one record (a JSON object) or an array of records")
     items = data if isinstance(data, list) else [data]
     if len(items) > MAX_BATCH:
         raise ApiError(

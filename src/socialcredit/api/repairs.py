@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import access
 from socialcredit.api.auth import RegistryDep, require
-from socialcredit.api.casework import actor, body_of, file_for, own_file, refusals
+from socialcredit.api.casework import actor, body_of, body_schema, file_for, own_file, refusals
 from socialcredit.api.disputes import (
     RESPONSES,
+    CaseOut,
     CasePath,
     SubjectOrAdmin,
     SubjectPath,
@@ -53,7 +54,13 @@ class DeletionIn(_Body):
     ref: str = Field(min_length=1, max_length=128)
 
 
-@router.post("/v1/subjects/{subject_id}/repairs", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/subjects/{subject_id}/repairs",
+    status_code=201,
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(RepairIn),
+)
 async def apply_repair(
     request: Request, served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> dict[str, Any]:
@@ -73,7 +80,13 @@ def apply_for(served: Registry, key: ApiKey, subject_id: str, body: RepairIn) ->
     return shown(case)
 
 
-@router.post("/v1/repairs", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/repairs",
+    status_code=201,
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(RepairIn),
+)
 async def apply_my_repair(
     request: Request,
     served: RegistryDep,
@@ -94,19 +107,24 @@ async def apply_my_repair(
     return await run_in_threadpool(apply)
 
 
-@router.get("/v1/subjects/{subject_id}/repairs", responses=RESPONSES)
+@router.get("/v1/subjects/{subject_id}/repairs", response_model=list[CaseOut], responses=RESPONSES)
 def list_repairs(
     served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> list[dict[str, Any]]:
     return _list(served, key, subject_id, CaseKind.REPAIR)
 
 
-@router.get("/v1/repairs/{case_id}", responses=RESPONSES)
+@router.get("/v1/repairs/{case_id}", response_model=CaseOut, responses=RESPONSES)
 def get_repair(served: RegistryDep, key: SubjectOrAdmin, case_id: CasePath) -> dict[str, Any]:
     return shown(_case_for(served, key, case_id, CaseKind.REPAIR))
 
 
-@router.post("/v1/repairs/{case_id}/decision", responses=RESPONSES)
+@router.post(
+    "/v1/repairs/{case_id}/decision",
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(DecisionIn),
+)
 async def decide_repair(
     request: Request,
     served: RegistryDep,
@@ -125,7 +143,13 @@ async def decide_repair(
     return await run_in_threadpool(decide)
 
 
-@router.post("/v1/subjects/{subject_id}/deletions", status_code=201, responses=RESPONSES)
+@router.post(
+    "/v1/subjects/{subject_id}/deletions",
+    status_code=201,
+    response_model=CaseOut,
+    responses=RESPONSES,
+    openapi_extra=body_schema(DeletionIn),
+)
 async def delete_positive(
     request: Request, served: RegistryDep, key: SubjectOrAdmin, subject_id: SubjectPath
 ) -> dict[str, Any]:

@@ -57,7 +57,13 @@ def report(
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.SUBJECT, Role.ADMIN))],
     subject_id: Annotated[
-        str, Path(min_length=1, max_length=32, description="resident number or USCC")
+        str,
+        Path(
+            min_length=1,
+            max_length=32,
+            description="resident number or USCC",
+            examples=access.SUBJECT_EXAMPLES,
+        ),
     ],
     format: ReportFormat = "json",
 ) -> Any:
