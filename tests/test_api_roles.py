@@ -55,6 +55,7 @@ class Row:
     allowed: frozenset[str]
     path: Callable[[ApiWorld], str]
     body: Any = None
+    body_optional: bool = False  # the document says the body may be left out
 
 
 def _at(path: str) -> Callable[[ApiWorld], str]:
@@ -76,6 +77,19 @@ REPAIR = {"provider": "court.rongcheng", "ref": "D-1", "commitment": "I paid in 
 EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "/v1/records"): Row(frozenset({"provider"}), _at("/v1/records"), record(ref="R-1")),
     ("GET", "/v1/checks"): Row(frozenset({"consumer"}), _at(CHECK)),
+    ("POST", "/v1/checks"): Row(
+        frozenset({"consumer"}),
+        _at("/v1/checks"),
+        {"measure": "spc.flights", "purpose": "travel_booking", "subjects": [PERSON, ORG]},
+    ),
+    ("GET", "/v1/changes"): Row(frozenset({"consumer"}), _at("/v1/changes?since=0")),
+    # A ref the provider never filed: tries the endpoint without revoking the world's records.
+    ("POST", "/v1/records/{ref}/revocation"): Row(
+        frozenset({"provider"}),
+        _at("/v1/records/NO-SUCH-REF/revocation"),
+        {"reason": "test"},
+        body_optional=True,
+    ),
     ("GET", "/v1/subjects/{subject_id}/report"): Row(
         SUBJECT_OR_ADMIN, _at(f"/v1/subjects/{PERSON}/report")
     ),
@@ -434,7 +448,9 @@ def test_a_body_that_is_not_json_is_a_400_on_every_post(
         )
         assert_clean(response)
     empty = world.client.post(row.path(world), headers=world.headers(who))
-    if empty.status_code == 422:  # a body the endpoint's schema requires is missing
+    if row.body_optional:  # no body is a request like any other: here, for an unknown ref
+        assert (empty.status_code, empty.json()["code"]) == (404, "no_record"), empty.text
+    elif empty.status_code == 422:  # a body the endpoint's schema requires is missing
         assert [e["field"] for e in empty.json()["errors"]] == ["body"], empty.text
     else:
         assert (empty.status_code, empty.json()["code"]) == (400, "malformed_json"), empty.text
