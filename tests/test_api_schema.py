@@ -9,8 +9,9 @@ a bug in the API or in its document. Examples are derandomized: CI replays the s
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
-from typing import cast
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -46,7 +47,10 @@ CHECKS = [
 #: before any server runs (``test_the_server_serves_the_document_the_fuzzer_read`` proves it
 #: is the one served). Schemathesis's ``from_fixture`` loader would read it from the server,
 #: but 4.32.5 breaks under pytest 9 (it sets ``Function._nodeid``, which pytest 9 replaced).
-DOCUMENT = create_app(cast(Registry, None)).openapi()  # the document reads no registry
+_SCRATCH = Path(tempfile.mkdtemp(prefix="scs-schema-"))
+DOCUMENT = create_app(
+    Registry.init(f"sqlite:///{_SCRATCH / 'document.db'}", _SCRATCH / "document.key")
+).openapi()
 #: Input the document forbids must be refused with a 4xx; 413 is how the API refuses a batch
 #: over its ``maxItems`` (schemathesis's default list lacks it).
 REFUSALS = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
