@@ -29,6 +29,7 @@ from socialcredit.api.audit_writer import GroupCommit
 from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, RegistryDep
 from socialcredit.api.errors import ErrorBody
 from socialcredit.api.limits import RateLimit, buckets_for
+from socialcredit.api.notice_queue import NoticeQueue
 from socialcredit.api.operator import MAX_RULEBOOK
 from socialcredit.store.registry import Registry
 
@@ -48,6 +49,7 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     )
     app.state.registry = registry.serving()
     app.state.audit_writer = GroupCommit(app.state.registry)
+    app.state.notice_queue = NoticeQueue(app.state.registry)
     app.state.rate_limit = rate_limit or RateLimit()
     app.state.rate_limiter = buckets_for(app.state.rate_limit)
     errors.install(app)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from time import perf_counter
 
 from fastapi import Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The route label of a request no route answered (an unknown path, a body refused unread).
@@ -37,6 +37,9 @@ CHECKS = Counter("scs_checks", "Checks answered (and audited), by result", ["res
 RECORDS = Counter("scs_records_submitted", "Records submitted over the API, by status", ["status"])
 AUDIT = Counter(
     "scs_audit_entries", "Audit log entries written, by action and result", ["action", "result"]
+)
+NOTICES_PENDING = Gauge(
+    "scs_notices_pending", "Subjects waiting for notices after their records landed"
 )
 RATE_LIMITED = Counter(
     "scs_rate_limited_requests", "Requests refused with 429, by the caller's role", ["role"]

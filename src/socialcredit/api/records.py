@@ -13,7 +13,7 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -26,8 +26,9 @@ from socialcredit.api.errors import (
     FieldProblem,
     invalid_field,
 )
+from socialcredit.api.notice_queue import NoticeQueue
+from socialcredit.identifiers import subject_key
 from socialcredit.records import FieldError, Record, RecordRejected
-from socialcredit.store import outbox
 from socialcredit.store.cases import MAX_REASON
 from socialcredit.store.keys import ApiKey, Role
 from socialcredit.store.ledger import AlreadyAmended, NoRecord
@@ -88,18 +89,30 @@ async def submit(
     request: Request,
     served: RegistryDep,
     key: Annotated[ApiKey, Depends(require(Role.PROVIDER))],
-    background: BackgroundTasks,
 ) -> Submission:
     """Submit one record (a JSON object) or a batch (an array of up to 10,000).
 
-    The subjects of the records that landed get their notices right after the answer is
-    sent (``store.outbox``); a check would write them first in any case."""
+    The subjects of the adverse records that landed get their notices right after the
+    answer is sent (``notice_queue``); a check would write them first in any case."""
     items = _items(await bodies.read(request, MAX_BODY))
     landed: list[Record] = []
     answer = await run_in_threadpool(_submit, served, key, items, landed)
     metrics.submitted(answer.accepted, answer.duplicates, answer.rejected)
-    background.add_task(outbox.notify_records, served, landed)
+    queue: NoticeQueue = request.app.state.notice_queue
+    queue.add(_told(served, landed))
     return answer
+
+
+def _told(served: Registry, landed: list[Record]) -> list[str]:
+    """The keyed hashes of the subjects of the adverse records among ``landed``: only those
+    can call for a notice (a positive record may end a restriction; it starts none)."""
+    types = served.record_types()
+    adverse = [r for r in landed if (t := types.get(r.type)) is None or t.polarity != "positive"]
+    return list(
+        dict.fromkeys(
+            subject_key(served.secret, r.subject.kind, r.subject.id) for r in adverse
+        )
+    )
 
 
 def _items(body: bytes) -> list[Any]:

@@ -179,6 +179,9 @@ class Registry:
 
     # -- what validation needs -------------------------------------------------------------
     def providers(self) -> dict[str, Provider]:
+        return self.cached(("providers",), self._read_providers)
+
+    def _read_providers(self) -> dict[str, Provider]:
         with self.engine.connect() as conn:
             return {
                 row.name: Provider(row.name, tuple(row.type_patterns.split()))
@@ -186,6 +189,9 @@ class Registry:
             }
 
     def record_types(self) -> dict[str, RecordType]:
+        return self.cached(("record_types",), self._read_record_types)
+
+    def _read_record_types(self) -> dict[str, RecordType]:
         with self.engine.connect() as conn:
             return {
                 row.code: make_record_type(
