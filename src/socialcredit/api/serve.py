@@ -10,6 +10,7 @@ command starts as fast as before.
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 from collections.abc import Callable
@@ -83,6 +84,7 @@ def run(
     # and who asked about whom belongs in the audit log only.
     config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    settle()
     # uvicorn shuts down gracefully on SIGINT or SIGTERM and then raises the signal again;
     # these handlers receive it, so a stopped server exits 0 instead of dying by the signal.
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -92,6 +94,15 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+
+
+def settle() -> None:
+    """Before serving: move everything loaded so far (modules, the app, the rulebooks) out of
+    the garbage collector's sight. A long-running server otherwise walks those objects in
+    every full collection, a pause every request in flight waits through (it showed as the
+    checks' p99 latency)."""
+    gc.collect()
+    gc.freeze()
 
 
 def listen(host: str, port: int) -> socket.socket:
