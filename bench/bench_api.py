@@ -98,7 +98,7 @@ def _run(
     batch = _lua_batch(persons, keys["consumer"])
     parts = set(args.parts.split(","))
     runs: dict[str, list[dict[str, float]]] = {"trivial": [], "checks": [], "batch": []}
-    records: list[float] = []
+    records: list[tuple[float, float]] = []
     cold: dict[str, float] | None = None
     if "checks" in parts:  # first checks of a fresh server: the read cache fills as they run
         cold = _wrk(base + "/", args.duration, args.connections, single)
@@ -135,7 +135,8 @@ def _run(
         }
     if records:
         summary |= {
-            "records_per_s": round(statistics.median(records)),
+            "records_per_s": round(statistics.median(r[0] for r in records)),
+            "records_per_s_until_answered": round(statistics.median(r[1] for r in records)),
             "target_records": ">= 20000 records/s in batches of 1,000",
         }
     return {"summary": summary, "runs": runs, "records_per_s_runs": records}
@@ -318,8 +319,9 @@ def _check_everyone(port: int, token: str, persons: list[str]) -> None:
 _run_counter = 0
 
 
-def _submit_records(port: int, token: str, batches: int) -> float:
-    """Records per second landed by two client threads posting pre-serialised batches."""
+def _submit_records(port: int, token: str, batches: int) -> tuple[float, float]:
+    """Records per second landed by two client threads posting pre-serialised batches: until
+    the notices they call for are written, and until the last answer (notices pending)."""
     global _run_counter
     _run_counter += 1
     bodies = _record_bodies(batches, _run_counter)
@@ -344,8 +346,9 @@ def _submit_records(port: int, token: str, batches: int) -> float:
         thread.start()
     for thread in threads:
         thread.join()
+    answered = time.perf_counter() - started
     _notices_done(port)  # the work a submission leaves behind is part of its cost
-    return sum(landed) / (time.perf_counter() - started)
+    return sum(landed) / (time.perf_counter() - started), sum(landed) / answered
 
 
 def _notices_done(port: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from socialcredit.identifiers import SubjectKind
+from socialcredit.identifiers import SubjectKind, subject_key
 from socialcredit.store import keys
 from socialcredit.store.keys import Role
 from socialcredit.store.registry import Registry, SubjectNotFound
@@ -114,3 +114,19 @@ def test_commands_read_the_database_every_time(registry: Registry) -> None:
     assert [r.ref for r in registry.subject_file(SubjectKind.PERSON, PERSON).records] == [
         "T-0001"
     ]
+
+
+def test_a_subject_without_a_file_gets_one_and_only_it_is_dropped(registry: Registry) -> None:
+    """A check of someone no record names is answered from the cache until a record names
+    them; a record about someone else leaves that answer in place."""
+    served = registry.serving()
+    served.refresh()
+    cache = served.cache
+    assert cache is not None
+    first = subject_key(registry.secret, SubjectKind.PERSON, PERSON)
+    second = subject_key(registry.secret, SubjectKind.PERSON, PERSON_2)
+    cache.remember_ids(cache.generation, {}, [first, second])
+    registry.append([registry.validator().from_json(record())])  # names PERSON only
+    served.refresh()
+    assert not cache.has_no_file(first)
+    assert cache.has_no_file(second)

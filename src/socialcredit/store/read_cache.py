@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, PoolProxiedConnection, select
 
 from socialcredit import clock
-from socialcredit.store.schema import case_events, cases, chain_heads, ledger
+from socialcredit.store.schema import case_events, cases, chain_heads, ledger, subjects
 
 T = TypeVar("T")
 
@@ -83,8 +83,8 @@ class ReadCache:
         #: a change of configuration (an erasure among them) drops these; that a subject has
         #: *no* id yet is not kept here (a ledger write may give it one).
         self._ids: dict[str, int] = {}
-        #: Keyed hashes known to have no subject row (no record names them): dropped by any
-        #: ledger write.
+        #: Keyed hashes known to have no subject row (no record names them): a ledger write
+        #: drops those of the subjects it touched (a new subject is always among them).
         self._no_file: set[str] = set()
         self._lock = threading.Lock()
         self._heads_conn: PoolProxiedConnection | None = None
@@ -133,11 +133,13 @@ class ReadCache:
                 touched = _touched_subjects(conn, old, now)
                 for subject in touched:
                     self._subjects.pop(subject, None)
-                # Whether a subject exists at all is config-level (it is looked up by number):
-                # a new subject appears only with a ledger write, so drop the look-ups then.
+                # A subject comes into existence only with a ledger write, and then it is among
+                # the touched: those keyed hashes are no longer without a file. Look-ups by
+                # number are dropped wholesale (they are cheap to redo and rarely hot).
                 if now.ledger != old.ledger:
                     self._config = {k: v for k, v in self._config.items() if k[0] != "subject"}
-                    self._no_file = set()
+                    if self._no_file:
+                        self._no_file.difference_update(_keys_of(conn, touched))
             self.heads = now
             self.generation += 1
 
@@ -197,6 +199,15 @@ class ReadCache:
         value = compute()
         self.put(generation, subject_id, key, value)
         return value
+
+
+def _keys_of(conn: Connection, subject_ids: set[int]) -> set[str]:
+    found: set[str] = set()
+    ordered = sorted(subject_ids)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        found.update(conn.execute(select(subjects.c.key).where(subjects.c.id.in_(chunk))).scalars())
+    return found
 
 
 def _touched_subjects(conn: Connection, old: Heads, now: Heads) -> set[int]:
