@@ -47,3 +47,20 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def tab(launched: Any, base_url: str) -> Iterator[Any]:
+    """A page on ``base_url`` (English), collecting script and console errors in
+    ``page.problems`` so a test can assert there were none."""
+    context = launched.new_context(base_url=base_url, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.problems = problems
+    try:
+        yield page
+    finally:
+        context.close()

@@ -27,16 +27,8 @@ pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 @pytest.fixture
 def page(demo: Demo) -> Iterator[Any]:  # noqa: F811
-    with browser.chromium() as launched:
-        context = launched.new_context(base_url=demo.printed["url"], locale="en-GB")
-        tab = context.new_page()
-        tab.set_default_timeout(30_000)
-        problems: list[str] = []
-        tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: problems.append(str(e)))
-        tab.problems = problems
-        yield tab
-        context.close()
+    with browser.chromium() as launched, browser.tab(launched, demo.printed["url"]) as opened:
+        yield opened
 
 
 def sign_in(page: Any, demo: Demo, role: str, path: str) -> None:  # noqa: F811

@@ -34,15 +34,8 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def page(chromium: Any, web_world: World) -> Iterator[Any]:
-    context = chromium.new_context(base_url=web_world.url, locale="en-GB")
-    tab = context.new_page()
-    tab.set_default_timeout(30_000)
-    problems: list[str] = []
-    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: problems.append(str(e)))
-    tab.problems = problems
-    yield tab
-    context.close()
+    with browser.tab(chromium, web_world.url) as opened:
+        yield opened
 
 
 def sign_in(page: Any, web_world: World, role: str, path: str) -> None:
