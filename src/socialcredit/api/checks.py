@@ -506,7 +506,7 @@ def answers(
     cache = served.cache
     generation = cache.generation if cache is not None else 0
     for k, standing_ in standings(served, book, missing, today).items():
-        v = verdict(standing_, measure, today) if standing_.result is not None else _NO_FILE
+        v = verdict(standing_, measure, today)
         answer = Answer(
             standing_.subject_id,
             v.applies,

@@ -91,18 +91,6 @@ def _write(registry: Registry, subject_id: int, wanted: Sequence[Draft]) -> int:
         return ensure(conn, subject_id, wanted)
 
 
-def notify_records(registry: Registry, records: Sequence[Record]) -> int:
-    """Notices for the subjects of records that just landed; a failure is logged, not raised
-    (the next check, report or sweep writes what is missing)."""
-    written = 0
-    for kind, number in dict.fromkeys((r.subject.kind, r.subject.id) for r in records):
-        try:
-            written += notify(registry, registry.subject_file(kind, number))
-        except Exception:
-            log.exception("writing notices after an append failed; the next check retries")
-    return written
-
-
 def notify_subjects(
     registry: Registry, subject_ids: Sequence[int], as_of: date | None = None
 ) -> int:
