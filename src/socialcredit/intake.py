@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
@@ -137,6 +137,9 @@ class ChunkResult(NamedTuple):
     rejected: list[Rejection]
 
 
+#: Subjects whose keyed hash a preparer remembers before it starts over.
+MAX_REMEMBERED = 1_000_000
+
 #: How much of a rejected row is copied into the rejects file.
 REJECT_INPUT_LIMIT = 10_000
 
@@ -171,15 +174,16 @@ class Preparer:
         return ChunkResult(rows, lines, prepared, rejected)
 
     def _prepare_lines(self, payload: Payload) -> ChunkResult:
-        """JSON lines, the bulk format: each line through ``quick_json`` when it can be, and
-        through the full validator (which names every error) when it cannot."""
+        """JSON lines, the bulk format: each line through ``prepare_json``."""
         lines: list[int] = []
         prepared: list[PreparedRow] = []
         rejected: list[Rejection] = []
         rows = 0
-        quick, keys, loads = self.validator.quick_json, self._keys, orjson.loads
-        shared: dict[str, str] = {}  # per chunk: each chunk is pickled on its own
-        share = shared.setdefault
+        prepare, loads = self.prepare_json, orjson.loads
+        # One object per repeated value within a chunk: pickle then sends a repeat as a
+        # back-reference, and the main process, which unpickles every row, builds each value
+        # only once. Per chunk, because each chunk is pickled on its own.
+        share = {}.setdefault
         for line, raw in enumerate(payload.data, payload.first_line):
             try:
                 obj = loads(raw)
@@ -191,36 +195,40 @@ class Preparer:
                 rejected.append(Rejection(line, [error], input_text(raw), True))
                 continue
             rows += 1
-            plain = quick(obj)
-            if plain is None:
-                try:
-                    record = self.validator.from_json(obj)
-                except RecordRejected as exc:
-                    rejected.append(Rejection(line, exc.errors, input_text(obj), False))
-                    continue
-                lines.append(line)
-                prepared.append(tuple(self.prepare_record(record)))  # type: ignore[arg-type]
+            try:
+                row = prepare(obj, share)
+            except RecordRejected as exc:
+                rejected.append(Rejection(line, exc.errors, input_text(obj), False))
                 continue
-            (provider, ref, kind, number, name, rtype, occurred, reported, act, amount,
-             quantity, relates_to, evidence, legal_basis) = plain  # fmt: skip
-            known = keys.get((kind, number)) or self._subject_keys(kind, number)
-            # One object per repeated value: pickle then sends a repeat as a back-reference,
-            # and the main process, which unpickles every row, builds each value only once.
+            lines.append(line)
+            prepared.append(row)
+        return ChunkResult(rows, lines, prepared, rejected)
+
+    def prepare_json(self, obj: Any, share: Callable[[Any, Any], Any] | None = None) -> PreparedRow:
+        """One parsed JSON record, ledger-ready; ``RecordRejected`` names every error.
+
+        The plain case goes through ``quick_json`` (a fraction of the full validator's cost,
+        with its verdicts remembered by this preparer); anything else through ``from_json``.
+        ``share`` (``dict.setdefault`` of a per-chunk dict) makes repeated values one object.
+        """
+        plain = self.validator.quick_json(obj)
+        if plain is None:
+            return tuple(self.prepare_record(self.validator.from_json(obj)))  # type: ignore[return-value]
+        (provider, ref, kind, number, name, rtype, occurred, reported, act, amount,
+         quantity, relates_to, evidence, legal_basis) = plain  # fmt: skip
+        known = self._keys.get((kind, number)) or self._subject_keys(kind, number)
+        if share is not None:
             provider, rtype = share(provider, provider), share(rtype, rtype)
             occurred = share(occurred, occurred)
             if reported is not None:
                 reported = share(reported, reported)
             if legal_basis is not None:
                 legal_basis = share(legal_basis, legal_basis)
-            content = (
-                "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
-                relates_to, evidence, legal_basis, name, None, None,
-            )  # fmt: skip
-            lines.append(line)
-            prepared.append(
-                (kind, known[0], known[1], content, content_digest(kind, known[0], content))
-            )
-        return ChunkResult(rows, lines, prepared, rejected)
+        content = (
+            "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
+            relates_to, evidence, legal_basis, name, None, None,
+        )  # fmt: skip
+        return (kind, known[0], known[1], content, content_digest(kind, known[0], content))
 
     def prepare_record(self, record: Record) -> Prepared:
         subject = record.subject
@@ -232,6 +240,8 @@ class Preparer:
     def _subject_keys(self, kind: str, number: str) -> tuple[str, str]:
         """A subject's keyed hash and display form, computed once per import and process."""
         subject_kind = SubjectKind(kind)
+        if len(self._keys) >= MAX_REMEMBERED:  # a server's preparer lives for days
+            self._keys.clear()
         known = self._keys[(kind, number)] = (
             subject_key(self.context.secret, subject_kind, number),
             display_form(subject_kind, number),

@@ -27,8 +27,8 @@ from socialcredit.api.errors import (
     invalid_field,
 )
 from socialcredit.api.notice_queue import NoticeQueue
-from socialcredit.identifiers import subject_key
-from socialcredit.records import FieldError, Record, RecordRejected
+from socialcredit.intake import PreparedRow
+from socialcredit.records import FieldError, RecordRejected
 from socialcredit.store.cases import MAX_REASON
 from socialcredit.store.keys import ApiKey, Role
 from socialcredit.store.ledger import AlreadyAmended, NoRecord
@@ -95,7 +95,7 @@ async def submit(
     The subjects of the adverse records that landed get their notices right after the
     answer is sent (``notice_queue``); a check would write them first in any case."""
     items = _items(await bodies.read(request, MAX_BODY))
-    landed: list[Record] = []
+    landed: list[PreparedRow] = []
     answer = await run_in_threadpool(_submit, served, key, items, landed)
     metrics.submitted(answer.accepted, answer.duplicates, answer.rejected)
     queue: NoticeQueue = request.app.state.notice_queue
@@ -103,14 +103,15 @@ async def submit(
     return answer
 
 
-def _told(served: Registry, landed: list[Record]) -> list[str]:
+def _told(served: Registry, landed: list[PreparedRow]) -> list[str]:
     """The keyed hashes of the subjects of the adverse records among ``landed``: only those
     can call for a notice (a positive record may end a restriction; it starts none)."""
     types = served.record_types()
-    adverse = [r for r in landed if (t := types.get(r.type)) is None or t.polarity != "positive"]
     return list(
         dict.fromkeys(
-            subject_key(served.secret, r.subject.kind, r.subject.id) for r in adverse
+            key
+            for _kind, key, _display, content, _digest in landed
+            if (t := types.get(content[3])) is None or t.polarity != "positive"
         )
     )
 
@@ -133,11 +134,14 @@ def _items(body: bytes) -> list[Any]:
 
 
 def _submit(
-    served: Registry, key: ApiKey, items: list[Any], landed: list[Record] | None = None
+    served: Registry, key: ApiKey, items: list[Any], landed: list[PreparedRow] | None = None
 ) -> Submission:
-    validator = served.validator()
+    """Validate and prepare each item as ``scs import`` does (the quick path for the plain
+    case, the full validator naming every error otherwise), then append the good ones in one
+    transaction; ``landed`` receives the records that were new."""
+    preparer = served.preparer()
     outcome: dict[int, RecordResult] = {}
-    valid: list[Record] = []
+    valid: list[PreparedRow] = []
     positions: list[int] = []
     for index, item in enumerate(items):
         if isinstance(item, dict) and item.get("provider") != key.provider:
@@ -145,12 +149,12 @@ def _submit(
             outcome[index] = _rejected(index, [wrong])
             continue
         try:
-            valid.append(validator.from_json(item))
+            valid.append(preparer.prepare_json(item))
         except RecordRejected as exc:
             outcome[index] = _rejected(index, exc.errors)
         else:
             positions.append(index)
-    batch = served.append(valid) if valid else None
+    batch = served.append_prepared(valid) if valid else None
     if batch is not None:
         for pos in batch.accepted:
             outcome[positions[pos]] = RecordResult(index=positions[pos], status="accepted")

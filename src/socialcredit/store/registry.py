@@ -109,6 +109,7 @@ class Registry:
         #: The server's read cache (``store.read_cache``); None everywhere else, so commands
         #: and tests that write behind a registry's back always read the database.
         self.cache: ReadCache | None = None
+        self._intake: Preparer | None = None
 
     def serving(self) -> Registry:
         """This registry for a server: the same database and secret, with a read cache that
@@ -219,6 +220,19 @@ class Registry:
 
     def validator(self, today: date | None = None) -> RecordValidator:
         return self.intake_context(today).validator()
+
+    def preparer(self) -> Preparer:
+        """A preparer for today's validation context, kept while that context holds.
+
+        Its memory of verdicts (providers and types, identifiers, dates, keyed hashes) is
+        what makes the quick path quick, so a server submitting batch after batch keeps one;
+        a new provider, record type, legacy code or day gives a new one.
+        """
+        context = self.intake_context()
+        current = self._intake
+        if current is None or current.context != context:
+            current = self._intake = Preparer(context)
+        return current
 
     # -- operator actions ------------------------------------------------------------------
     def add_provider(
