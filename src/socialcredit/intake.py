@@ -183,7 +183,8 @@ class Preparer:
         # One object per repeated value within a chunk: pickle then sends a repeat as a
         # back-reference, and the main process, which unpickles every row, builds each value
         # only once. Per chunk, because each chunk is pickled on its own.
-        share = {}.setdefault
+        shared: dict[Any, Any] = {}
+        share = shared.setdefault
         for line, raw in enumerate(payload.data, payload.first_line):
             try:
                 obj = loads(raw)

@@ -8,7 +8,7 @@ each notice with the channel and the time; an undelivered notice is retried on t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -32,30 +32,34 @@ log = logging.getLogger("socialcredit.notices")
 
 def ensure(conn: Connection, subject_id: int, wanted: Sequence[Draft]) -> int:
     """Insert the drafts the subject has no notice for yet; return how many were new."""
+    return ensure_many(conn, {subject_id: wanted})
+
+
+def ensure_many(conn: Connection, wanted: Mapping[int, Sequence[Draft]]) -> int:
+    """``ensure`` for many subjects: one look-up per ``LOOKUP_CHUNK`` of them and one insert
+    for all, which is what a provider's batch of a thousand records calls for."""
+    wanted = {subject_id: drafts for subject_id, drafts in wanted.items() if drafts}
     if not wanted:
         return 0
-    have = set(
-        conn.execute(select(notices.c.key).where(notices.c.subject_id == subject_id)).scalars()
-    )
-    new = [d for d in dict((d.key, d) for d in wanted).values() if d.key not in have]
-    if new:
-        stamp = clock.timestamp()
+    have = _notice_keys(conn, list(wanted))
+    stamp = clock.timestamp()
+    rows = [
+        {
+            "subject_id": subject_id,
+            "key": d.key,
+            "created_at": stamp,
+            "body": orjson.dumps(d.body).decode(),
+        }
+        for subject_id, drafts in wanted.items()
+        for d in dict((d.key, d) for d in drafts).values()
+        if d.key not in have.get(subject_id, ())
+    ]
+    if rows:
         # Two checks of one subject at once may both find a notice missing: the second
         # insert then does nothing rather than fail the check.
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(
-            dialect.insert(notices).on_conflict_do_nothing(),
-            [
-                {
-                    "subject_id": subject_id,
-                    "key": d.key,
-                    "created_at": stamp,
-                    "body": orjson.dumps(d.body).decode(),
-                }
-                for d in new
-            ],
-        )
-    return len(new)
+        conn.execute(dialect.insert(notices).on_conflict_do_nothing(), rows)
+    return len(rows)
 
 
 def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = None) -> int:
@@ -123,7 +127,7 @@ def notify_subjects(
     if not wanted:
         return 0
     with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
-        return sum(ensure(conn, subject_id, new) for subject_id, new in wanted.items())
+        return ensure_many(conn, wanted)
 
 
 def _notice_keys(conn: Connection, subject_ids: Sequence[int]) -> dict[int, set[str]]:
