@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,13 +47,18 @@ def how_to_dispute(provider: str, ref: str, rulebook: Rulebook) -> dict[str, str
 
 
 def drafts(
-    result: Result, rulebook: Rulebook, record_basis: Mapping[tuple[str, str], str | None] = {}
+    result: Result,
+    rulebook: Rulebook,
+    record_basis: Mapping[tuple[str, str], str | None] = {},
+    written: Container[str] = (),
 ) -> list[Draft]:
     """The notices ``result`` calls for: one per adverse counted record, one per restricting
     list membership (with the measures it triggers and their legal bases).
 
     ``record_basis`` is the legal basis each provider cited for its record (by provider and
-    ref); the notice names it first, and the rulebook's basis for scoring it beside it."""
+    ref); the notice names it first, and the rulebook's basis for scoring it beside it.
+    ``written``: keys of notices the subject has already; those are not drafted again (a
+    notice's body costs more to build than everything else here)."""
     reasons = [r.to_json() for r in result.reasons]
     restrictions = [m for m in result.measures if m.kind == MeasureKind.RESTRICTION.value]
     out = []
@@ -62,10 +67,13 @@ def drafts(
         counts = c.status in _COUNTING
         if not counts or not (c.direct_grade or c.applied_points * worse > 0):
             continue
+        key = f"{result.rulebook}:record:{c.provider}:{c.ref}"
+        if key in written:
+            continue
         rule = rulebook.types.get(c.type)
         out.append(
             Draft(
-                key=f"{result.rulebook}:record:{c.provider}:{c.ref}",
+                key=key,
                 body={
                     "kind": "adverse_record",
                     "rulebook": f"{result.rulebook} {result.version}",
@@ -98,10 +106,13 @@ def drafts(
         if not measures:
             continue
         since = measures[0].since
+        key = f"{result.rulebook}:list:{code}:{since}"
+        if key in written:
+            continue
         title = next((item.title for item in rulebook.lists if item.code == code), code)
         out.append(
             Draft(
-                key=f"{result.rulebook}:list:{code}:{since}",
+                key=key,
                 body={
                     "kind": "listed",
                     "rulebook": f"{result.rulebook} {result.version}",

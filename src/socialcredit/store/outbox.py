@@ -119,8 +119,7 @@ def notify_subjects(
         new = [
             draft
             for book in books
-            for draft in drafts(evaluate(counted, book, moment, subject.kind), book, basis)
-            if draft.key not in known
+            for draft in drafts(evaluate(counted, book, moment, subject.kind), book, basis, known)
         ]
         if new:
             wanted[subject_id] = new
