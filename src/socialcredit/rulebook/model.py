@@ -39,7 +39,14 @@ def _shift(start: date, months: int) -> date:
 
 
 @lru_cache(maxsize=1 << 16)
-def _last_day(start: date, months: int) -> date:
+def last_day(start: date, months: int) -> date:
+    """The last day a period of ``months`` from ``start`` covers (see ``Period.last_day``).
+
+    A function of the span in months rather than a method, so that the scoring engine, which
+    works out every record's validity, can call it with a span looked up once per rulebook.
+    Cached: a registry's records fall on a few thousand days, and the date arithmetic would
+    otherwise be a large part of scoring a subject.
+    """
     return _shift(start, months) - ONE_DAY
 
 
@@ -67,7 +74,7 @@ class Period:
 
     def last_day(self, start: date) -> date:
         """The last day covered: "from D up to and including the day before the same date"."""
-        return _last_day(start, self.span)
+        return last_day(start, self.span)
 
     def __str__(self) -> str:
         years = f"{self.years}y" if self.years else ""
@@ -323,10 +330,15 @@ class Rulebook:
     measures: tuple[Measure, ...] = ()
     source: str = field(default="", repr=False, compare=False)
     _ranks: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    #: Lookup tables a consumer derives from the rulebook once and reuses, by a key of its
+    #: own (the scoring engine keeps one per kind of subject). A rulebook never changes after
+    #: loading, so neither do they; they are not part of its value.
+    derived: dict[object, object] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ranks = {band.grade: i for i, band in reversed(list(enumerate(self.grades)))}
         object.__setattr__(self, "_ranks", ranks)
+        object.__setattr__(self, "derived", {})
 
     @property
     def name(self) -> str:
