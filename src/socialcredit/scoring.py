@@ -76,6 +76,7 @@ from socialcredit.records import Record
 from socialcredit.rulebook.model import (
     ONE_DAY,
     AnnualCap,
+    Measure,
     RecordRule,
     RepairRule,
     Rulebook,
@@ -272,6 +273,7 @@ class _Plan:
         "corrects",
         "direct",
         "negative",
+        "own_span",
         "path",
         "points_key",
         "positive",
@@ -279,6 +281,7 @@ class _Plan:
         "refusal",
         "repeats",
         "rule",
+        "simple",
         "span",
         "steps",
         "tiers_by",
@@ -300,6 +303,9 @@ class _Plan:
         applies = self.refusal is None and self.direct is None
         self.base = rule.points[kind] if applies and rule.points is not None else 0
         self.tiers_by = rule.tiers_by.value if rule.tiers_by is not None else None
+        # Scored from the plan alone (fixed points, a direct grade, or nothing for a corrects
+        # type): most records; the others (tiers, a kind it does not apply to) need words.
+        self.simple = self.refusal is None and self.tiers_by is None
         # Step 7: may be doubled as a repeat and make later ones repeats (if its points are
         # not 0), and how long it counts: a fixed span in months, or by size (``steps``).
         self.repeats = (
@@ -313,12 +319,17 @@ class _Plan:
         if period is None and self.direct is not None:
             period = rb.band(self.direct).direct_validity
         default = rb.validity.rule_for(rule.polarity)
-        self.span: int | None = period.span if period is not None else None
+        self.own_span: int | None = period.span if period is not None else None
         self.steps: tuple[tuple[int | None, int], ...] = (
             tuple((step.up_to, step.period.span) for step in default.steps)
             if default is not None and self.direct is None
             else ()
         )
+        # The span of a record that was not doubled, where the type alone decides it (all but
+        # tiered types): most records then need no look-up by size.
+        self.span = self.own_span
+        if self.span is None and rule.points is not None and self.steps:
+            self.span = self.span_for(self.base)
         # Step 13 and the contribution.
         self.path = rule.path
         self.basis = rule.legal_basis or rb.meta.legal_basis
@@ -327,8 +338,8 @@ class _Plan:
 
     def span_for(self, points: int) -> int:
         """The validity in months of a record of this type worth ``points`` after doubling."""
-        if self.span is not None:
-            return self.span
+        if self.own_span is not None:
+            return self.own_span
         size = -points if points < 0 else points
         for up_to, span in self.steps:
             if up_to is None or size <= up_to:
@@ -339,19 +350,40 @@ class _Plan:
 class _Tables:
     """A rulebook's lookups for one kind of subject, built on first use and kept on it."""
 
-    __slots__ = ("direct_caps", "listed", "measures", "plans", "repairs")
+    __slots__ = (
+        "conditional",
+        "direct_caps",
+        "listed",
+        "measures",
+        "plans",
+        "repairs",
+        "unbounded",
+    )
 
     def __init__(self, rb: Rulebook, kind: SubjectKind):
         self.plans = {code: _Plan(rb, rule, kind) for code, rule in rb.types.items()}
+        self.conditional = any(rule.only_if is not None for rule in rb.types.values())
         self.direct_caps = {band.grade: rb.direct_grade_cap(band.grade) for band in rb.grades}
         self.listed = frozenset(code for listing in rb.lists for code in listing.types)
         self.measures = tuple(m for m in rb.measures if kind in m.kinds)
+        # A measure triggered by a list of grades or scores has no dates: the same for everyone.
+        self.unbounded = {
+            (m.code, trigger): _applied(m, trigger, None, None)
+            for m in self.measures
+            for trigger in m.lists
+        }
         # The first repair rule pairing a corrected type with a correcting type, if any.
         self.repairs: dict[tuple[str, str], RepairRule] = {}
         for repair in reversed(rb.repairs):
             for ends in repair.ends:
                 for by in repair.by:
                     self.repairs[(ends, by)] = repair
+
+
+def _applied(m: Measure, trigger: str, since: date | None, until: date | None) -> AppliedMeasure:
+    return AppliedMeasure(
+        m.code, m.title, m.kind.value, m.agency, m.legal_basis, m.context, trigger, since, until
+    )
 
 
 def _tables(rb: Rulebook, kind: SubjectKind) -> _Tables:
@@ -384,13 +416,13 @@ class _Item:
         "valid_until",
     )
 
-    def __init__(self, record: Record, plan: _Plan | None):
+    def __init__(self, record: Record, plan: _Plan | None, base: int, direct: str | None):
         self.record = record
         self.plan = plan
         self.rule = plan.rule if plan is not None else None
-        self.base = 0
-        self.points = 0
-        self.direct: str | None = None
+        self.base = base
+        self.points = base
+        self.direct = direct
         self.status: Status | None = None  # a final status decided before step 11
         self.notes: list[Note] | None = None  # most records need no words: none allocated
         self.valid_from: date | None = None
@@ -464,11 +496,19 @@ def _settle(
     """Steps 1-11: every record's points, validity and status at ``as_of``."""
     considered = sorted([r for r in records if r.occurred_on <= as_of], key=_ORDER)
     plans = tables.plans
-    items = [_classify(r, plans.get(r.type), rb) for r in considered]
+    # _classify(record, plan, rb) for every record, without the call for the simple ones.
+    items = [
+        _Item(r, plan, plan.base, plan.direct)
+        if (plan := plans.get(r.type)) is not None and plan.simple
+        else _classify(r, plan, rb)
+        for r in considered
+    ]
     _relate(items)
     if rb.counting.one_act_one_item:
         _one_act_one_item(items, rb)
-    if any(it.rule is not None and it.rule.only_if is not None for it in items):
+    if tables.conditional and any(
+        it.rule is not None and it.rule.only_if is not None for it in items
+    ):
         _conditions(items, rb, tables, kind, decisions)
     _repeats_and_validity(items, rb)
     _corrections(items, tables, kind)
@@ -485,15 +525,15 @@ _ORDER = attrgetter("occurred_on", "ref", "provider")
 
 
 def _classify(record: Record, plan: _Plan | None, rb: Rulebook) -> _Item:
-    item = _Item(record, plan)
+    if plan is not None and plan.simple:
+        return _Item(record, plan, plan.base, plan.direct)
+    item = _Item(record, plan, 0, None)
     if plan is None:
         item.status = _NOT_SCORED
         item.say("type {!r} is not in rulebook {} {}", record.type, rb.name, rb.version)
     elif plan.refusal is not None:
         item.status = _NOT_SCORED
         item.notes = [plan.refusal]
-    elif plan.direct is not None:
-        item.direct = plan.direct
     elif plan.tiers_by is not None:
         rule = plan.rule
         value = getattr(record, plan.tiers_by)
@@ -503,8 +543,6 @@ def _classify(record: Record, plan: _Plan | None, rb: Rulebook) -> _Item:
         else:
             item.points = item.base = rule.tier_points(value)
             item.say("{}", _tier_text(rule, value, item.base))
-    else:
-        item.points = item.base = plan.base
     return item
 
 
@@ -643,6 +681,7 @@ def _repeats_and_validity(items: list[_Item], rb: Rulebook) -> None:
         # plan.repeats: a negative point type that doubles, under a rulebook with a factor.
         repeatable = plan.repeats and it.status is None and it.base != 0
         previous = longest.get(plan.category) if repeatable else None
+        span = plan.span
         if previous is not None and previous[0] >= day:
             assert factor is not None
             it.points = it.base * factor
@@ -656,8 +695,9 @@ def _repeats_and_validity(items: list[_Item], rb: Rulebook) -> None:
                 it.base,
                 it.points,
             )
+            span = None
         # The type's own validity, else its direct grade's, else the default by size.
-        until = last_day(day, plan.span_for(it.points))
+        until = last_day(day, span if span is not None else plan.span_for(it.points))
         it.valid_from, it.valid_until = day, until
         if repeatable and (previous is None or until > previous[0]):
             longest[plan.category] = (until, it)
@@ -875,23 +915,16 @@ def _measures(
         return ()
     applied = []
     for m in tables.measures:  # those for the subject's kind
-        trigger = next((code for code in m.lists if code in memberships), None)
-        if trigger is None:
+        for trigger in m.lists:  # the first list it follows that the subject is on
+            if trigger in memberships:
+                break
+        else:
             continue
         since, until = memberships[trigger]
-        applied.append(
-            AppliedMeasure(
-                m.code,
-                m.title,
-                m.kind.value,
-                m.agency,
-                m.legal_basis,
-                m.context,
-                trigger,
-                since,
-                until,
-            )
-        )
+        if since is None and until is None:
+            applied.append(tables.unbounded[(m.code, trigger)])
+        else:
+            applied.append(_applied(m, trigger, since, until))
     return tuple(applied)
 
 
