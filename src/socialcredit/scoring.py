@@ -787,6 +787,10 @@ def _freezes(items: list[_Item]) -> None:
             starts.append(span[0])
             ends.append(span[1])
             causes.append([span])
+    # Days only grow (items are in order), and a direct grade that did not hold on an earlier
+    # day of its period had ended by then: each period's search for the first one holding
+    # resumes where its last one stopped.
+    resume = [0] * len(causes)
     for it in items:
         plan = it.plan
         if it.status is not None or plan is None or not plan.positive or plan.corrects:
@@ -795,7 +799,11 @@ def _freezes(items: list[_Item]) -> None:
         at = bisect_right(starts, day) - 1
         if at < 0 or day >= ends[at]:
             continue
-        cause = next(direct for start, end, direct in causes[at] if start <= day < end)
+        parts, k = causes[at], resume[at]
+        while not parts[k][0] <= day < parts[k][1]:
+            k += 1
+        resume[at] = k
+        cause = parts[k][2]
         it.valid_from = ends[at]
         it.say(
             "recorded while additions were frozen (direct grade {} of {} uncorrected); "
