@@ -945,13 +945,12 @@ def _reasons(items: list[_Item], rb: Rulebook) -> tuple[Reason, ...]:
     totals: dict[str, list[_Item]] = {}
     frozen: list[_Item] = []
     for it in items:
+        if not it.counts:  # most of a long history: expired, or frozen until a correction
+            if it.status is _FROZEN:
+                frozen.append(it)
+            continue
         plan = it.plan
-        if plan is None:
-            continue
-        if it.status is _FROZEN:
-            frozen.append(it)
-        if not it.counts:
-            continue
+        assert plan is not None, "only scored records count"
         if it.direct is not None:
             directs.setdefault(plan.reason_key, []).append(it)
         elif it.repair is not None:
