@@ -21,6 +21,7 @@ from socialcredit.rulebook import (
     RulebookError,
     RulebookNotFound,
     load_rulebook,
+    model,
     parse_rulebook,
     shipped_names,
 )
@@ -420,3 +421,23 @@ def test_polarity_of_every_shipped_type_matches_its_points_direction() -> None:
         for rule in rulebook.types.values():
             sign = worse if rule.polarity is Polarity.NEGATIVE else -worse
             assert all(v * sign >= 0 for v in (rule.points or {}).values()), rule.code
+
+
+def test_a_periods_last_day_is_the_day_before_the_same_date_that_period_later() -> None:
+    """``last_day`` works from a table of month starts: it must agree with the calendar rule
+    (``_shift``, the same date later or the next month's 1st, minus a day) on every day of
+    several leap cycles, for spans in and past the table, and out of the table's years."""
+    start = date(1896, 1, 1).toordinal()
+    days = [date.fromordinal(start + n) for n in range(0, 365 * 12, 1)]
+    days += [date(1, 1, 31), date(1899, 12, 31), date(2199, 2, 28), date(2200, 12, 31)]
+    for day in days:
+        for months in (0, 1, 6, 12, 13, 24, 30, 60, 120, 1200):
+            try:
+                expected: date | type[Exception] = model._shift(day, months) - model.ONE_DAY
+            except (ValueError, OverflowError) as error:
+                expected = type(error)
+            try:
+                got: date | type[Exception] = model.last_day(day, months)
+            except (ValueError, OverflowError) as error:
+                got = type(error)
+            assert got == expected, (day, months)

@@ -67,12 +67,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from socialcredit.catalog import Polarity
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record
-from socialcredit.rulebook.model import ONE_DAY, RecordRule, RepairRule, Rulebook
+from socialcredit.rulebook.model import (
+    ONE_DAY,
+    AnnualCap,
+    Measure,
+    RecordRule,
+    RepairRule,
+    Rulebook,
+    last_day,
+)
 
 MAX_REASONS = 4
 #: One piece of an explanation: a ``str.format`` template and its values.
@@ -248,6 +257,143 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
+class _Plan:
+    """What a rulebook makes of one record type for one kind of subject, worked out once.
+
+    Everything the steps would otherwise look up or compute per record from the rule (points
+    for the kind, which validity applies, where the rule is in the rulebook, the reason codes)
+    is here, so a record costs a dictionary look-up instead of a dozen attribute chains and
+    calls. Built by ``_Tables`` and shared by every evaluation under the rulebook.
+    """
+
+    __slots__ = (
+        "base",
+        "basis",
+        "category",
+        "corrects",
+        "direct",
+        "negative",
+        "own_span",
+        "path",
+        "points_key",
+        "positive",
+        "reason_key",
+        "refusal",
+        "repeats",
+        "rule",
+        "simple",
+        "span",
+        "steps",
+        "tiers_by",
+    )
+
+    def __init__(self, rb: Rulebook, rule: RecordRule, kind: SubjectKind):
+        self.rule = rule
+        self.category = rule.category
+        self.corrects = rule.corrects
+        self.negative = rule.polarity is _NEGATIVE
+        self.positive = rule.polarity is _POSITIVE
+        self.direct = rule.direct_grade
+        # A type that does not apply to the kind: the whole record is explained by this note.
+        self.refusal: Note | None = (
+            None
+            if kind in rule.kinds
+            else ("{!r} does not apply to {}", (rule.code, _KIND_WORDS[kind]))
+        )
+        applies = self.refusal is None and self.direct is None
+        self.base = rule.points[kind] if applies and rule.points is not None else 0
+        self.tiers_by = rule.tiers_by.value if rule.tiers_by is not None else None
+        # Scored from the plan alone (fixed points, a direct grade, or nothing for a corrects
+        # type): most records; the others (tiers, a kind it does not apply to) need words.
+        self.simple = self.refusal is None and self.tiers_by is None
+        # Step 7: may be doubled as a repeat and make later ones repeats (if its points are
+        # not 0), and how long it counts: a fixed span in months, or by size (``steps``).
+        self.repeats = (
+            rb.counting.repeat_factor is not None
+            and self.negative
+            and rule.repeat_doubling
+            and self.direct is None
+            and not rule.corrects
+        )
+        period = rule.validity
+        if period is None and self.direct is not None:
+            period = rb.band(self.direct).direct_validity
+        default = rb.validity.rule_for(rule.polarity)
+        self.own_span: int | None = period.span if period is not None else None
+        self.steps: tuple[tuple[int | None, int], ...] = (
+            tuple((step.up_to, step.period.span) for step in default.steps)
+            if default is not None and self.direct is None
+            else ()
+        )
+        # The span of a record that was not doubled, where the type alone decides it (all but
+        # tiered types): most records then need no look-up by size.
+        self.span = self.own_span
+        if self.span is None and rule.points is not None and self.steps:
+            self.span = self.span_for(self.base)
+        # Step 13 and the contribution.
+        self.path = rule.path
+        self.basis = rule.legal_basis or rb.meta.legal_basis
+        self.reason_key = f"direct_grade:{rule.code}"
+        self.points_key = f"points:{rule.code}"
+
+    def span_for(self, points: int) -> int:
+        """The validity in months of a record of this type worth ``points`` after doubling."""
+        if self.own_span is not None:
+            return self.own_span
+        size = -points if points < 0 else points
+        for up_to, span in self.steps:
+            if up_to is None or size <= up_to:
+                return span
+        raise AssertionError("the checker requires a validity for every scored type")
+
+
+class _Tables:
+    """A rulebook's lookups for one kind of subject, built on first use and kept on it."""
+
+    __slots__ = (
+        "conditional",
+        "direct_caps",
+        "listed",
+        "measures",
+        "plans",
+        "repairs",
+        "unbounded",
+    )
+
+    def __init__(self, rb: Rulebook, kind: SubjectKind):
+        self.plans = {code: _Plan(rb, rule, kind) for code, rule in rb.types.items()}
+        self.conditional = any(rule.only_if is not None for rule in rb.types.values())
+        self.direct_caps = {band.grade: rb.direct_grade_cap(band.grade) for band in rb.grades}
+        self.listed = frozenset(code for listing in rb.lists for code in listing.types)
+        self.measures = tuple(m for m in rb.measures if kind in m.kinds)
+        # A measure triggered by a list of grades or scores has no dates: the same for everyone.
+        self.unbounded = {
+            (m.code, trigger): _applied(m, trigger, None, None)
+            for m in self.measures
+            for trigger in m.lists
+        }
+        # The first repair rule pairing a corrected type with a correcting type, if any.
+        self.repairs: dict[tuple[str, str], RepairRule] = {}
+        for repair in reversed(rb.repairs):
+            for ends in repair.ends:
+                for by in repair.by:
+                    self.repairs[(ends, by)] = repair
+
+
+def _applied(m: Measure, trigger: str, since: date | None, until: date | None) -> AppliedMeasure:
+    return AppliedMeasure(
+        m.code, m.title, m.kind.value, m.agency, m.legal_basis, m.context, trigger, since, until
+    )
+
+
+def _tables(rb: Rulebook, kind: SubjectKind) -> _Tables:
+    tables = rb.derived.get((_Tables, kind))
+    if not isinstance(tables, _Tables):
+        # Two threads may both build them the first time: the same tables, either kept.
+        tables = rb.derived[(_Tables, kind)] = _Tables(rb, kind)
+    return tables
+
+
 class _Item:
     """Working state of one record while the steps run; becomes a ``Contribution``."""
 
@@ -259,6 +405,7 @@ class _Item:
         "direct",
         "doubled",
         "notes",
+        "plan",
         "points",
         "record",
         "repair",
@@ -269,12 +416,13 @@ class _Item:
         "valid_until",
     )
 
-    def __init__(self, record: Record, rule: RecordRule | None):
+    def __init__(self, record: Record, plan: _Plan | None, base: int, direct: str | None):
         self.record = record
-        self.rule = rule
-        self.base = 0
-        self.points = 0
-        self.direct: str | None = None
+        self.plan = plan
+        self.rule = plan.rule if plan is not None else None
+        self.base = base
+        self.points = base
+        self.direct = direct
         self.status: Status | None = None  # a final status decided before step 11
         self.notes: list[Note] | None = None  # most records need no words: none allocated
         self.valid_from: date | None = None
@@ -315,11 +463,12 @@ def evaluate(
     ``records`` are the subject's own records with revoked ones already removed; they may
     come in any order.
     """
-    items = _settle(records, rulebook, as_of, kind, {})
+    tables = _tables(rulebook, kind)
+    items = _settle(records, rulebook, tables, as_of, kind, {})
     counting = [it for it in items if it.counts]
     points_score = rulebook.score.base + sum(it.points for it in counting)
-    score, grade = _score_and_grade(points_score, counting, rulebook)
-    memberships = _lists(items, rulebook, as_of, grade, score)
+    score, grade = _score_and_grade(points_score, counting, rulebook, tables)
+    memberships = _lists(items, rulebook, tables, as_of, grade, score)
     return Result(
         rulebook=rulebook.name,
         version=rulebook.version,
@@ -330,8 +479,8 @@ def evaluate(
         score=score,
         grade=grade,
         lists=tuple(memberships),
-        measures=_measures(rulebook, memberships, kind),
-        contributions=tuple(_contribution(it, rulebook) for it in items),
+        measures=_measures(tables, memberships),
+        contributions=tuple([_contribution(it, rulebook, tables) for it in items]),
         reasons=_reasons(items, rulebook),
     )
 
@@ -339,52 +488,61 @@ def evaluate(
 def _settle(
     records: Iterable[Record],
     rb: Rulebook,
+    tables: _Tables,
     as_of: date,
     kind: SubjectKind,
     decisions: dict[tuple[str, str], str | None],
 ) -> list[_Item]:
     """Steps 1-11: every record's points, validity and status at ``as_of``."""
-    considered = sorted(
-        (r for r in records if r.occurred_on <= as_of),
-        key=lambda r: (r.occurred_on, r.ref, r.provider),
-    )
-    items = [_classify(r, rb, kind) for r in considered]
+    considered = sorted([r for r in records if r.occurred_on <= as_of], key=_ORDER)
+    plans = tables.plans
+    # _classify(record, plan, rb) for every record, without the call for the simple ones.
+    items = [
+        _Item(r, plan, plan.base, plan.direct)
+        if (plan := plans.get(r.type)) is not None and plan.simple
+        else _classify(r, plan, rb)
+        for r in considered
+    ]
     _relate(items)
     if rb.counting.one_act_one_item:
         _one_act_one_item(items, rb)
-    if any(it.rule is not None and it.rule.only_if is not None for it in items):
-        _conditions(items, rb, kind, decisions)
+    if tables.conditional and any(
+        it.rule is not None and it.rule.only_if is not None for it in items
+    ):
+        _conditions(items, rb, tables, kind, decisions)
     _repeats_and_validity(items, rb)
-    _corrections(items, rb, kind)
+    _corrections(items, tables, kind)
     _freezes(items)
-    _annual_caps(items, rb)
+    if rb.counting.annual_caps:
+        _annual_caps(items, rb.counting.annual_caps)
     _status_at(items, rb, as_of)
     return items
 
 
 # -- step 3: classify -------------------------------------------------------------------------
-def _classify(record: Record, rb: Rulebook, kind: SubjectKind) -> _Item:
-    rule = rb.types.get(record.type)
-    item = _Item(record, rule)
-    if rule is None:
+#: Step 2's order, as a key function written in C.
+_ORDER = attrgetter("occurred_on", "ref", "provider")
+
+
+def _classify(record: Record, plan: _Plan | None, rb: Rulebook) -> _Item:
+    if plan is not None and plan.simple:
+        return _Item(record, plan, plan.base, plan.direct)
+    item = _Item(record, plan, 0, None)
+    if plan is None:
         item.status = _NOT_SCORED
         item.say("type {!r} is not in rulebook {} {}", record.type, rb.name, rb.version)
-    elif kind not in rule.kinds:
+    elif plan.refusal is not None:
         item.status = _NOT_SCORED
-        item.say("{!r} does not apply to {}", rule.code, _KIND_WORDS[kind])
-    elif rule.direct_grade is not None:
-        item.direct = rule.direct_grade
-    elif rule.points is not None:
-        item.base = rule.points[kind]
-    elif rule.tiers_by is not None:
-        value = getattr(record, rule.tiers_by.value)
+        item.notes = [plan.refusal]
+    elif plan.tiers_by is not None:
+        rule = plan.rule
+        value = getattr(record, plan.tiers_by)
         if value is None:
             item.status = _NOT_SCORED
-            item.say("{!r} scores by {}; the record has none", rule.code, rule.tiers_by.value)
+            item.say("{!r} scores by {}; the record has none", rule.code, plan.tiers_by)
         else:
-            item.base = rule.tier_points(value)
+            item.points = item.base = rule.tier_points(value)
             item.say("{}", _tier_text(rule, value, item.base))
-    item.points = item.base
     return item
 
 
@@ -406,9 +564,12 @@ def _relate(items: list[_Item]) -> None:
     relating = [it for it in items if it.record.relates_to is not None]
     if not relating:
         return
+    # Only the refs something relates to are indexed: most records are nobody's target.
+    wanted = {it.record.relates_to for it in relating}
     by_ref: dict[str, list[_Item]] = {}
     for it in items:
-        by_ref.setdefault(it.record.ref, []).append(it)
+        if it.record.ref in wanted:
+            by_ref.setdefault(it.record.ref, []).append(it)
     for it in relating:
         ref = it.record.relates_to
         assert ref is not None
@@ -422,9 +583,10 @@ def _relate(items: list[_Item]) -> None:
 def _one_act_one_item(items: list[_Item], rb: Rulebook) -> None:
     groups: dict[tuple[str, Polarity], list[_Item]] = {}
     for it in items:
-        if it.scored and it.record.act is not None:
+        act = it.record.act
+        if act is not None and it.scored:
             assert it.rule is not None
-            groups.setdefault((it.record.act, it.rule.polarity), []).append(it)
+            groups.setdefault((act, it.rule.polarity), []).append(it)
     for (act, _), members in groups.items():
         if len(members) < 2:
             continue
@@ -450,6 +612,7 @@ def _severity(item: _Item, rb: Rulebook) -> tuple[int, int]:
 def _conditions(
     items: list[_Item],
     rb: Rulebook,
+    tables: _Tables,
     kind: SubjectKind,
     decisions: dict[tuple[str, str], str | None],
 ) -> None:
@@ -462,7 +625,7 @@ def _conditions(
         day = it.record.occurred_on
         key = (it.record.provider, it.record.ref)
         if key not in decisions:
-            decisions[key] = _condition_refusal(items, it, rb, kind, decisions, counted_on)
+            decisions[key] = _condition_refusal(items, it, rb, tables, kind, decisions, counted_on)
         refusal = decisions[key]
         if refusal is None:
             counted_on.setdefault(rule.code, []).append(day)
@@ -475,6 +638,7 @@ def _condition_refusal(
     items: list[_Item],
     item: _Item,
     rb: Rulebook,
+    tables: _Tables,
     kind: SubjectKind,
     decisions: dict[tuple[str, str], str | None],
     counted_on: Mapping[str, list[date]],
@@ -492,9 +656,10 @@ def _condition_refusal(
                     f"{condition.once_per}"
                 )
     before = [it.record for it in items if it.record.occurred_on < day]
-    previous = _settle(before, rb, day, kind, decisions)
+    previous = _settle(before, rb, tables, day, kind, decisions)
     counting = [it for it in previous if it.counts]
-    score, _ = _score_and_grade(rb.score.base + sum(it.points for it in counting), counting, rb)
+    points_score = rb.score.base + sum(it.points for it in counting)
+    score, _ = _score_and_grade(points_score, counting, rb, tables)
     if not condition.admits(score):
         low = "" if condition.score_min is None else condition.score_min
         high = "" if condition.score_max is None else condition.score_max
@@ -505,53 +670,41 @@ def _condition_refusal(
 # -- step 7: repeats and validity -------------------------------------------------------------
 def _repeats_and_validity(items: list[_Item], rb: Rulebook) -> None:
     factor = rb.counting.repeat_factor
-    direct_validity = {band.grade: band.direct_validity for band in rb.grades}
     # Per class, the last day of the earlier counted deduction valid longest: every earlier
     # one began on or before this record's day, so one of them holds on it iff that one does.
     longest: dict[str, tuple[date, _Item]] = {}
     for it in items:
-        rule = it.rule
-        if rule is None or rule.corrects or it.status is _NOT_SCORED:
+        plan = it.plan
+        if plan is None or plan.corrects or it.status is _NOT_SCORED:
             continue
         day = it.record.occurred_on
-        repeatable = (
-            factor is not None
-            and it.status is None
-            and rule.polarity is _NEGATIVE
-            and rule.repeat_doubling
-            and it.direct is None
-            and it.base != 0
-        )
-        previous = longest.get(rule.category) if repeatable else None
-        if factor is not None and previous is not None and previous[0] >= day:
+        # plan.repeats: a negative point type that doubles, under a rulebook with a factor.
+        repeatable = plan.repeats and it.status is None and it.base != 0
+        previous = longest.get(plan.category) if repeatable else None
+        span = plan.span
+        if previous is not None and previous[0] >= day:
+            assert factor is not None
             it.points = it.base * factor
             it.doubled = True
             it.say(
                 "x{} as a repeat in class {!r}: {} counts until {} ({:+d} -> {:+d})",
                 factor,
-                rule.category,
+                plan.category,
                 previous[1].record.ref,
                 previous[0],
                 it.base,
                 it.points,
             )
+            span = None
         # The type's own validity, else its direct grade's, else the default by size.
-        period = rule.validity
-        if period is None:
-            if it.direct is not None:
-                period = direct_validity[it.direct]
-            else:
-                default = rb.validity.rule_for(rule.polarity)
-                period = default.period_for(it.points) if default is not None else None
-        assert period is not None, "the checker requires a validity for every scored type"
-        until = period.last_day(day)
+        until = last_day(day, span if span is not None else plan.span_for(it.points))
         it.valid_from, it.valid_until = day, until
         if repeatable and (previous is None or until > previous[0]):
-            longest[rule.category] = (until, it)
+            longest[plan.category] = (until, it)
 
 
 # -- step 8: corrections and repairs ----------------------------------------------------------
-def _corrections(items: list[_Item], rb: Rulebook, kind: SubjectKind) -> None:
+def _corrections(items: list[_Item], tables: _Tables, kind: SubjectKind) -> None:
     for it in items:
         rule = it.rule
         if rule is None or not rule.corrects or it.status is not None:
@@ -575,16 +728,9 @@ def _corrections(items: list[_Item], rb: Rulebook, kind: SubjectKind) -> None:
         target.corrected_by = it
         target.say("corrected on {} by {}", day, it.record.ref)
         it.say("corrects {}", target.record.ref)
-        repair = _repair_for(rb, target, it)
+        repair = tables.repairs.get((target.record.type, it.record.type))
         if repair is not None:
             _repair(it, target, repair, kind)
-
-
-def _repair_for(rb: Rulebook, target: _Item, by: _Item) -> RepairRule | None:
-    return next(
-        (r for r in rb.repairs if target.record.type in r.ends and by.record.type in r.by),
-        None,
-    )
 
 
 def _repair(item: _Item, target: _Item, repair: RepairRule, kind: SubjectKind) -> None:
@@ -626,45 +772,62 @@ def _freezes(items: list[_Item]) -> None:
             spans.append((it.valid_from, end, it))
     if not spans:
         return
-    # Merge into disjoint periods, each remembering the direct grades that froze it.
-    spans.sort(key=lambda span: (span[0], span[1]))
-    merged: list[tuple[date, date, list[tuple[date, date, _Item]]]] = []
+    # Merge into disjoint periods [starts[i], ends[i]), each remembering the direct grades
+    # that froze it (in order of their start: a long history has many overlapping ones).
+    spans.sort(key=_SPAN_ORDER)
+    starts: list[date] = []
+    ends: list[date] = []
+    causes: list[list[tuple[date, date, _Item]]] = []
     for span in spans:
-        if merged and span[0] <= merged[-1][1]:
-            start, end, parts = merged[-1]
-            merged[-1] = (start, max(end, span[1]), [*parts, span])
+        if ends and span[0] <= ends[-1]:
+            if span[1] > ends[-1]:
+                ends[-1] = span[1]
+            causes[-1].append(span)
         else:
-            merged.append((span[0], span[1], [span]))
-    starts = [m[0] for m in merged]
+            starts.append(span[0])
+            ends.append(span[1])
+            causes.append([span])
+    # Days only grow (items are in order), and a direct grade that did not hold on an earlier
+    # day of its period had ended by then: each period's search for the first one holding
+    # resumes where its last one stopped.
+    resume = [0] * len(causes)
     for it in items:
-        rule = it.rule
-        if not it.scored or rule is None or rule.polarity is not _POSITIVE:
-            continue
+        plan = it.plan
+        if it.status is not None or plan is None or not plan.positive or plan.corrects:
+            continue  # only scored additions are frozen
         day = it.record.occurred_on
         at = bisect_right(starts, day) - 1
-        if at < 0 or day >= merged[at][1]:
+        if at < 0 or day >= ends[at]:
             continue
-        period = merged[at]
-        cause = next(direct for start, end, direct in period[2] if start <= day < end)
-        it.valid_from = period[1]
+        parts, k = causes[at], resume[at]
+        while not parts[k][0] <= day < parts[k][1]:
+            k += 1
+        resume[at] = k
+        cause = parts[k][2]
+        it.valid_from = ends[at]
         it.say(
             "recorded while additions were frozen (direct grade {} of {} uncorrected); "
             "counts from {} until {}",
             cause.direct,
             cause.record.ref,
-            period[1],
+            ends[at],
             it.valid_until,
         )
 
 
+_SPAN_ORDER = itemgetter(0, 1)
+
+
 # -- step 10: annual caps ---------------------------------------------------------------------
-def _annual_caps(items: list[_Item], rb: Rulebook) -> None:
-    for cap in rb.counting.annual_caps:
+def _annual_caps(items: list[_Item], caps: Sequence[AnnualCap]) -> None:
+    for cap in caps:
         room: dict[int, int] = {}
         for it in items:
-            rule = it.rule
-            if not it.scored or rule is None or rule.category != cap.category or not it.points:
+            plan = it.plan
+            if plan is None or plan.category != cap.category or not it.points:
                 continue
+            if it.status is not None or plan.corrects:
+                continue  # not scored
             year = it.record.occurred_on.year
             left = room.setdefault(year, cap.points)
             size = min(abs(it.points), left)
@@ -715,11 +878,14 @@ def _status_at(items: list[_Item], rb: Rulebook, as_of: date) -> None:
 
 
 # -- step 12: score and grade -----------------------------------------------------------------
-def _score_and_grade(points_score: int, counting: list[_Item], rb: Rulebook) -> tuple[int, str]:
+def _score_and_grade(
+    points_score: int, counting: list[_Item], rb: Rulebook, tables: _Tables
+) -> tuple[int, str]:
     score = rb.score.clamp(points_score)
     directs = [it.direct for it in counting if it.direct is not None]
+    caps = tables.direct_caps
     for grade in directs:
-        cap = rb.direct_grade_cap(grade)
+        cap = caps[grade]
         score = min(score, cap) if rb.score.higher_is_better else max(score, cap)
     grade = max([rb.grade_for(score), *directs], key=rb.grade_rank)
     return score, grade
@@ -727,10 +893,10 @@ def _score_and_grade(points_score: int, counting: list[_Item], rb: Rulebook) -> 
 
 # -- step 13: lists, measures, reasons --------------------------------------------------------
 def _lists(
-    items: list[_Item], rb: Rulebook, as_of: date, grade: str, score: int
+    items: list[_Item], rb: Rulebook, tables: _Tables, as_of: date, grade: str, score: int
 ) -> dict[str, tuple[date | None, date | None]]:
     """The lists the subject is on, each with since/until where the records determine it."""
-    listed = {code for listing in rb.lists for code in listing.types}
+    listed = tables.listed
     holding: dict[str, list[_Item]] = {}  # by type: records holding now, superseded or not
     for it in items:
         code = it.record.type
@@ -751,27 +917,22 @@ def _lists(
 
 
 def _measures(
-    rb: Rulebook, memberships: Mapping[str, tuple[date | None, date | None]], kind: SubjectKind
+    tables: _Tables, memberships: Mapping[str, tuple[date | None, date | None]]
 ) -> tuple[AppliedMeasure, ...]:
+    if not memberships:
+        return ()
     applied = []
-    for m in rb.measures:
-        trigger = next((code for code in m.lists if code in memberships), None)
-        if trigger is None or kind not in m.kinds:
+    for m in tables.measures:  # those for the subject's kind
+        for trigger in m.lists:  # the first list it follows that the subject is on
+            if trigger in memberships:
+                break
+        else:
             continue
         since, until = memberships[trigger]
-        applied.append(
-            AppliedMeasure(
-                m.code,
-                m.title,
-                m.kind.value,
-                m.agency,
-                m.legal_basis,
-                m.context,
-                trigger,
-                since,
-                until,
-            )
-        )
+        if since is None and until is None:
+            applied.append(tables.unbounded[(m.code, trigger)])
+        else:
+            applied.append(_applied(m, trigger, since, until))
     return tuple(applied)
 
 
@@ -784,28 +945,28 @@ def _reasons(items: list[_Item], rb: Rulebook) -> tuple[Reason, ...]:
     totals: dict[str, list[_Item]] = {}
     frozen: list[_Item] = []
     for it in items:
-        rule = it.rule
-        if rule is None:
+        if not it.counts:  # most of a long history: expired, or frozen until a correction
+            if it.status is _FROZEN:
+                frozen.append(it)
             continue
-        if it.status is _FROZEN:
-            frozen.append(it)
-        if not it.counts:
-            continue
+        plan = it.plan
+        assert plan is not None, "only scored records count"
         if it.direct is not None:
-            directs.setdefault(f"direct_grade:{rule.code}", []).append(it)
+            directs.setdefault(plan.reason_key, []).append(it)
         elif it.repair is not None:
             totals.setdefault(f"repair:{it.repair.code}", []).append(it)
-        elif rule.polarity is _NEGATIVE and it.points:
-            totals.setdefault(f"points:{rule.code}", []).append(it)
+        elif plan.negative and it.points:
+            totals.setdefault(plan.points_key, []).append(it)
+    rank = rb.grade_rank
     ranked: list[tuple[tuple[int, int, str], list[_Item]]] = [
-        ((0, -rb.grade_rank(str(group[0].direct)), code), group) for code, group in directs.items()
+        ((0, -rank(str(group[0].direct)), code), group) for code, group in directs.items()
     ]
     ranked += [
-        ((1, -abs(sum(it.points for it in group)), code), group) for code, group in totals.items()
+        ((1, -abs(sum([it.points for it in group])), code), group) for code, group in totals.items()
     ]
     if frozen:
         ranked.append(((2, 0, "frozen_additions"), frozen))
-    ranked.sort(key=lambda pair: pair[0])
+    ranked.sort(key=_RANK_ORDER)
     reasons = []
     for (kind, _, code), group in ranked[:MAX_REASONS]:
         if kind == 0:
@@ -815,6 +976,9 @@ def _reasons(items: list[_Item], rb: Rulebook) -> tuple[Reason, ...]:
         else:
             reasons.append(_frozen_reason(group))
     return tuple(reasons)
+
+
+_RANK_ORDER = itemgetter(0)
 
 
 def _direct_reason(code: str, group: list[_Item]) -> Reason:
@@ -865,35 +1029,45 @@ def _frozen_reason(frozen: list[_Item]) -> Reason:
     )
 
 
-def _contribution(item: _Item, rb: Rulebook) -> Contribution:
-    rule = item.rule
+def _contribution(item: _Item, rb: Rulebook, tables: _Tables) -> Contribution:
+    plan = item.plan
     record = item.record
-    if item.status is not None:
-        status = item.status
-    else:
+    status = item.status
+    if status is None:
         status = _CAPPED if item.capped else _DOUBLED if item.doubled else _COUNTED
     if item.repair is not None:
         path, basis = item.repair.path, item.repair.legal_basis or rb.meta.legal_basis
-    elif rule is not None:
-        path, basis = rule.path, rule.legal_basis or rb.meta.legal_basis
+    elif plan is not None:
+        path, basis = plan.path, plan.basis
     else:
         path, basis = None, None
     if item.counts and item.direct is not None:
-        cap = rb.direct_grade_cap(item.direct)
-        item.say("grade {} directly: caps the score at {}", item.direct, cap)
-    return Contribution(  # positional: the fastest way to build a named tuple
-        record.ref,
-        record.provider,
-        record.type,
-        record.occurred_on,
-        item.base,
-        item.points,
-        item.points if item.counts else 0,
-        status,
-        tuple(item.notes) if item.notes else (),
-        item.valid_from,
-        item.valid_until,
-        item.direct,
-        path,
-        basis,
+        item.say(
+            "grade {} directly: caps the score at {}", item.direct, tables.direct_caps[item.direct]
+        )
+    points = item.points
+    notes = item.notes
+    # tuple.__new__ with the fields in order: what the named tuple's own constructor does,
+    # without its Python-level argument handling (a result builds one per record).
+    return _new_contribution(
+        Contribution,
+        (
+            record.ref,
+            record.provider,
+            record.type,
+            record.occurred_on,
+            item.base,
+            points,
+            points if item.counts else 0,
+            status,
+            tuple(notes) if notes else (),
+            item.valid_from,
+            item.valid_until,
+            item.direct,
+            path,
+            basis,
+        ),
     )
+
+
+_new_contribution = tuple.__new__
