@@ -15,7 +15,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
-from socialcredit.bulk.pipeline import STATUSES, S
+from socialcredit.bulk.pipeline import HOLDING, STATUSES, S
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.scoring import MAX_REASONS, Status
 
@@ -29,10 +29,7 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
     """Create ``graded`` (score, grade rank, lists mask), ``reasons`` and ``outcomes``."""
     rb = rules.rb
     day = f"DATE {lit(as_of.isoformat())}"
-    listable = ", ".join(
-        str(S[status])
-        for status in (Status.COUNTED, Status.DOUBLED, Status.CAPPED, Status.SUPERSEDED)
-    )
+    listable = ", ".join(str(S[status]) for status in HOLDING)
     hold_aggs = "".join(
         f", bool_or(status IN ({listable}) "
         f"AND vfrom <= {day} AND {day} <= vuntil AND {cond}) AS {name}"

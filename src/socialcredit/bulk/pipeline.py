@@ -32,6 +32,13 @@ from socialcredit.scoring import Status
 STATUSES = (*(status.value for status in Status), "future")
 S = {status: code for code, status in enumerate(Status)}
 FUTURE = len(Status)
+#: The statuses with which a record valid at the moment holds a list of its type.
+HOLDING = (Status.COUNTED, Status.DOUBLED, Status.CAPPED, Status.SUPERSEDED)
+#: The columns of ``fx`` that grading reads (all of them are kept for contributions).
+GRADING_COLUMNS = (
+    "subj", "ti", "neg", "drank", "dcap", "rcode", "points", "vfrom", "vuntil", "status",
+    "counts",
+)  # fmt: skip
 
 #: DuckDB macros: ``Period.last_day`` and ``Period.end`` on dates and month counts. DuckDB
 #: clamps 31 Jan + 1 month to 28/29 Feb, where the engine rolls to 1 March; the CASE makes
@@ -51,9 +58,10 @@ def build(
 ) -> None:
     """Create ``fx`` (records settled at ``as_of``) and ``routed`` (exact-path subjects).
 
-    ``fx`` holds every record when ``every_record`` (for contributions), else only those
-    recent enough to count or hold at ``as_of``: the older ones have played their part in the
-    windows (repeats, caps, acts, corrections) and cannot change a score, list or reason.
+    ``fx`` holds every record when ``every_record`` (for contributions), else only the
+    columns grading reads of the records that count, may hold a list or are frozen at
+    ``as_of``: the others have played their part in the windows (repeats, caps, acts,
+    corrections) and cannot change a score, list or reason.
     """
     rb = rules.rb
     day = f"DATE {lit(as_of.isoformat())}"
@@ -327,8 +335,10 @@ def build(
     )
     counting = f"({S[Status.COUNTED]}, {S[Status.DOUBLED]}, {S[Status.CAPPED]})"
     recent = "" if every_record else f"WHERE live AND day >= {_horizon(rules, as_of)}"
-    con.execute(f"""
-        CREATE TABLE fx AS
+    # For results alone, fx keeps only what grading reads: the records that hold at as_of
+    # (they count, or may hold a list) and the frozen ones (a reason). Most recent records
+    # have expired by then; writing them to fx would cost more than grading them.
+    settled = f"""
         SELECT * EXCLUDE (highest, doubled, capped, st0, label),
                status IN {counting} AND vfrom IS NOT NULL
                  AND vfrom <= {day} AND {day} <= vuntil AS counts
@@ -344,7 +354,15 @@ def build(
                                WHEN doubled THEN {S[Status.DOUBLED]}
                                ELSE {S[Status.COUNTED]} END AS label FROM fi {recent}) fi
         )
-    """)
+    """
+    if not every_record:
+        holding = ", ".join(str(S[status]) for status in HOLDING)
+        settled = f"""
+            SELECT {", ".join(GRADING_COLUMNS)} FROM ({settled})
+            WHERE status = {S[Status.FROZEN]}
+               OR (status IN ({holding}) AND vfrom <= {day} AND {day} <= vuntil)
+        """
+    con.execute(f"CREATE TABLE fx AS {settled}")
 
     con.execute(f"""
         CREATE TABLE routed AS
