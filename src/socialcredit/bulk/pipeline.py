@@ -151,20 +151,22 @@ def build(
         WHERE x.live AND NOT x.ns AND x.doubling AND x.base <> 0
           AND x.rid NOT IN (SELECT rid FROM sup)
     """)
-    # The window orders by day alone (integers sort fast); records sharing a day with another
-    # of their class need the full engine order, so their class goes to the chains as well.
+    # The window orders by day alone; records sharing a day with another of their class
+    # (``shared``: a neighbour in that order has the same day) need the full engine order, so
+    # their class goes to the chains as well. For every other record the rows before it are
+    # exactly the records of earlier days, so one sort serves all three windows.
     con.execute("""
         CREATE TABLE rep AS
-        SELECT rid, subj, ci, ud, coalesce(lo >= day, FALSE) AND peers = 1 AS certain FROM (
+        SELECT rid, subj, ci, ud, coalesce(lo >= day, FALSE) AND NOT shared AS certain FROM (
           SELECT rid, subj, ci, day, ud,
                  max(least(us, ud)) OVER before AS lo, max(greatest(us, ud)) OVER before AS hi,
-                 count(*) OVER same AS peers
-          FROM (SELECT *, day - DATE '1970-01-01' AS dn FROM repeatable)
-          WINDOW before AS (PARTITION BY subj, ci ORDER BY dn
-                            RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-                 same AS (PARTITION BY subj, ci ORDER BY dn
-                          RANGE BETWEEN CURRENT ROW AND CURRENT ROW)
-        ) WHERE hi >= day OR peers > 1
+                 coalesce(lag(day) OVER next = day OR lead(day) OVER next = day, FALSE)
+                   AS shared
+          FROM repeatable
+          WINDOW before AS (PARTITION BY subj, ci ORDER BY day
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                 next AS (PARTITION BY subj, ci ORDER BY day)
+        ) WHERE hi >= day OR shared
     """)
     unsettled = _settle_chains(con)
     con.execute("""
@@ -248,36 +250,46 @@ def build(
     """)
 
     # Step 10: annual caps, filled in order: what is left is the cap less the sizes before.
+    # Only a year whose records add up to more than the cap (``over``) can cap one, so the
+    # ordered window runs on those alone; repeats are looked up only if a capped type has them.
+    doubled = (
+        "CASE WHEN d.rid IS NOT NULL THEN x.base * {f} ELSE x.base END"
+        if rules.capped_repeats
+        else "x.base"
+    ).format(f=f)
+    repeats = "LEFT JOIN dbl d ON d.rid = x.rid" if rules.capped_repeats else ""
     con.execute(f"""
         CREATE TABLE capped AS
         WITH c AS (
-          SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid, x.cap,
-                 CASE WHEN d.rid IS NOT NULL THEN x.base * {f} ELSE x.base END AS p
-          FROM rx x LEFT JOIN dbl d ON d.rid = x.rid
+          SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid, x.cap, {doubled} AS p
+          FROM rx x {repeats}
           WHERE x.live AND NOT x.ns AND NOT x.corrects AND x.cap IS NOT NULL
             AND x.rid NOT IN (SELECT rid FROM sup)
+        ), over AS (
+          SELECT subj, ci, year(day) AS y FROM c GROUP BY ALL HAVING sum(abs(p)) > any_value(cap)
         ), w AS (
           SELECT *, coalesce(sum(abs(p)) OVER (
                    PARTITION BY subj, ci, year(day) ORDER BY day, ref, pid
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-          FROM c WHERE p <> 0
+          FROM c SEMI JOIN over o ON o.subj = c.subj AND o.ci = c.ci AND o.y = year(c.day)
+          WHERE p <> 0
         )
         SELECT rid, CAST(sign(p) * least(abs(p), greatest(0, cap - before)) AS BIGINT) AS points
         FROM w WHERE least(abs(p), greatest(0, cap - before)) < abs(p)
     """)
 
-    # The exceptions of steps 5-10 in one row per record they touch.
+    # The exceptions of steps 5-10 in one row per record they touch, but for the repeats:
+    # they are most of the exceptions (2M of 10M records) and have one column, so ``fi``
+    # joins ``dbl`` itself rather than fold it into this aggregate.
     con.execute("""
         CREATE TABLE adj AS
         SELECT rid, bool_or(sup) AS sup,
                bool_or(wins) AS wins, bool_or(ends) AS ends, bool_or(tsup) AS tsup,
                max(code) AS code, max(rpoints) AS rpoints, max(months) AS months,
                max(new_until) AS new_until, bool_or(repaired) AS repaired,
-               max(frozen_until) AS frozen_until, max(cap_points) AS cap_points,
-               max(doubled_until) AS doubled_until
+               max(frozen_until) AS frozen_until, max(cap_points) AS cap_points
         FROM (
           SELECT rid, TRUE AS sup FROM sup
-          UNION ALL BY NAME SELECT rid, ud AS doubled_until FROM dbl
           UNION ALL BY NAME SELECT rid, wins, ends, tsup, code, points AS rpoints, months
             FROM corr
           UNION ALL BY NAME SELECT rid, new_until, repaired FROM tgt
@@ -293,11 +305,11 @@ def build(
         SELECT x.rid, x.subj, x.pid, x.tid, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
                x.highest, x.base,
                CASE WHEN {repair} THEN a.code END AS rcode,
-               a.doubled_until IS NOT NULL AS doubled, a.cap_points IS NOT NULL AS capped,
+               d.ud IS NOT NULL AS doubled, a.cap_points IS NOT NULL AS capped,
                CASE WHEN x.ns THEN 0
                     WHEN x.corrects THEN (CASE WHEN {repair} THEN a.rpoints ELSE 0 END)
                     WHEN a.cap_points IS NOT NULL THEN a.cap_points
-                    WHEN a.doubled_until IS NOT NULL THEN x.base * {f} ELSE x.base END AS points,
+                    WHEN d.ud IS NOT NULL THEN x.base * {f} ELSE x.base END AS points,
                CASE WHEN x.ns THEN NULL
                     WHEN x.corrects THEN (CASE WHEN {repair} THEN x.day END)
                     ELSE coalesce(a.frozen_until, x.day) END AS vfrom,
@@ -305,7 +317,7 @@ def build(
                     WHEN x.corrects THEN (CASE WHEN {repair}
                       THEN last_day_after(x.day, a.months) END)
                     WHEN a.new_until IS NOT NULL THEN a.new_until
-                    WHEN a.doubled_until IS NOT NULL THEN a.doubled_until
+                    WHEN d.ud IS NOT NULL THEN d.ud
                     ELSE last_day_after(x.day, x.m0) END AS vuntil,
                CASE WHEN NOT x.live THEN {FUTURE}
                     WHEN x.ns OR (x.corrects AND NOT coalesce(a.wins, FALSE))
@@ -314,6 +326,7 @@ def build(
                     WHEN coalesce(a.repaired, FALSE) THEN {S[Status.REPAIRED]} END AS st0
         FROM rx x
         LEFT JOIN adj a ON a.rid = x.rid
+        LEFT JOIN dbl d ON d.rid = x.rid
     """)
 
     # Step 11: the moment's status; "highest" keeps the largest (between equals the latest).
