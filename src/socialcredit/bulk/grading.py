@@ -114,14 +114,13 @@ _STATUS_NAMES = "[" + ", ".join(lit(name) for name in STATUSES) + "]"
 def contributions_sql() -> str:
     """Every considered record of the vectorised path's subjects, in engine order."""
     return f"""
-        SELECT u.kind AS subject_kind, u.sid AS subject_id, r.ref, p.provider, n.type,
+        SELECT u.kind AS subject_kind, u.sid AS subject_id, f.ref, p.provider, n.type,
                f.day AS occurred_on, CAST(f.base AS BIGINT) AS base_points,
                CAST(f.points AS BIGINT) AS points,
                CAST(CASE WHEN f.counts THEN f.points ELSE 0 END AS BIGINT) AS applied_points,
                {_STATUS_NAMES}[f.status + 1] AS status,
                f.vfrom AS valid_from, f.vuntil AS valid_until
         FROM fx f
-        JOIN recs r ON r.rowid = f.rid
         JOIN subjects u ON u.subj = f.subj
         JOIN (SELECT DISTINCT pid, provider FROM dict) p ON p.pid = f.pid
         JOIN (SELECT DISTINCT tid, type FROM dict) n ON n.tid = f.tid

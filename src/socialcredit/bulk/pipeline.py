@@ -298,11 +298,19 @@ def build(
         ) GROUP BY rid
     """)
 
-    # Everything per record before step 11.
+    # Everything per record before step 11. For results alone, only the records that may
+    # still be valid at as_of: none is valid beyond the longer of its two possible periods
+    # (a repair only shortens it), but for a correction, whose period is its repair's.
     repair = "coalesce(a.wins AND a.ends AND NOT a.tsup, FALSE)"
+    may_hold = (
+        ""
+        if every_record
+        else f"""WHERE x.live AND x.day >= {_horizon(rules, as_of)} AND (x.corrects
+                 OR last_day_after(x.day, greatest(x.m0, coalesce(x.m2, x.m0))) >= {day})"""
+    )
     con.execute(f"""
         CREATE VIEW fi AS
-        SELECT x.rid, x.subj, x.pid, x.tid, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
+        SELECT x.rid, x.subj, x.pid, x.tid, x.ref, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
                x.highest, x.base,
                CASE WHEN {repair} THEN a.code END AS rcode,
                d.ud IS NOT NULL AS doubled, a.cap_points IS NOT NULL AS capped,
@@ -327,14 +335,15 @@ def build(
         FROM rx x
         LEFT JOIN adj a ON a.rid = x.rid
         LEFT JOIN dbl d ON d.rid = x.rid
+        {may_hold}
     """)
 
     # Step 11: the moment's status; "highest" keeps the largest (between equals the latest).
     con.execute(f"""
         CREATE TABLE lose AS SELECT rid FROM (
           SELECT fi.rid, row_number() OVER (PARTITION BY fi.subj, fi.ti
-            ORDER BY abs(fi.points) DESC, fi.day DESC, r.ref DESC, fi.pid DESC) AS rn
-          FROM fi JOIN recs r ON r.rowid = fi.rid
+            ORDER BY abs(fi.points) DESC, fi.day DESC, fi.ref DESC, fi.pid DESC) AS rn
+          FROM fi
           WHERE fi.highest AND fi.live AND fi.st0 IS NULL
             AND fi.vfrom <= {day} AND {day} <= fi.vuntil
         ) WHERE rn > 1
@@ -347,7 +356,6 @@ def build(
         f"ELSE {S[Status.EXPIRED]} END"
     )
     counting = f"({S[Status.COUNTED]}, {S[Status.DOUBLED]}, {S[Status.CAPPED]})"
-    recent = "" if every_record else f"WHERE live AND day >= {_horizon(rules, as_of)}"
     # For results alone, fx keeps only what grading reads: the records that hold at as_of
     # (they count, or may hold a list) and the frozen ones (a reason). Most recent records
     # have expired by then; writing them to fx would cost more than grading them.
@@ -365,7 +373,7 @@ def build(
                  ELSE label END AS TINYINT) AS status
           FROM (SELECT *, CASE WHEN capped THEN {S[Status.CAPPED]}
                                WHEN doubled THEN {S[Status.DOUBLED]}
-                               ELSE {S[Status.COUNTED]} END AS label FROM fi {recent}) fi
+                               ELSE {S[Status.COUNTED]} END AS label FROM fi) fi
         )
     """
     if not every_record:
