@@ -300,13 +300,15 @@ def build(
 
     # Everything per record before step 11. For results alone, only the records that may
     # still be valid at as_of: none is valid beyond the longer of its two possible periods
-    # (a repair only shortens it), but for a correction, whose period is its repair's.
+    # (a repair only shortens it), but for a correction, whose period is its repair's. A
+    # period of m months ends fewer than 31 * m days after its start, a cheaper test than
+    # the calendar (the exact one follows in ``fx``).
     repair = "coalesce(a.wins AND a.ends AND NOT a.tsup, FALSE)"
     may_hold = (
         ""
         if every_record
         else f"""WHERE x.live AND x.day >= {_horizon(rules, as_of)} AND (x.corrects
-                 OR last_day_after(x.day, greatest(x.m0, coalesce(x.m2, x.m0))) >= {day})"""
+                 OR x.day + 31 * greatest(x.m0, coalesce(x.m2, x.m0)) >= {day})"""
     )
     con.execute(f"""
         CREATE VIEW fi AS
