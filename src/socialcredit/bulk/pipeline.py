@@ -80,17 +80,25 @@ def build(
     # Providers and types are numbered in string order: ordering by number is by name.
     subj = _subjects(con)
     base = rules.base_points("s.type", "s.amount", "s.quantity")
-    con.execute("""
+    # Step 7's periods depend on a record only through tiered points: for the other types
+    # they are worked out once per row of the dictionary (m0c, m2c), not once per record.
+    m0 = period("base0", "neg", "fixed_m", "drank", "direct_m")
+    m2 = period(f"base0 * {f}", "neg", "fixed_m", "drank", "direct_m")
+    con.execute(f"""
         CREATE TABLE dict AS
+        SELECT * EXCLUDE (base0), {m0} AS m0c, CASE WHEN doubling THEN {m2} END AS m2c
+        FROM (
         SELECT d.provider, d.type, d.kind,
                CAST(dense_rank() OVER (ORDER BY d.provider) AS INTEGER) AS pid,
                CAST(dense_rank() OVER (ORDER BY d.type) AS INTEGER) AS tid,
                t.ti, t.ci, coalesce(t.neg, FALSE) AS neg, t.drank,
                coalesce(t.corrects, FALSE) AS corrects, t.points, t.tiers_by,
                coalesce(t.doubling, FALSE) AS doubling, coalesce(t.highest, FALSE) AS highest,
-               coalesce(t.exact, FALSE) AS exact, t.cap, t.dcap, t.fixed_m, t.direct_m
+               coalesce(t.exact, FALSE) AS exact, t.cap, t.dcap, t.fixed_m, t.direct_m,
+               coalesce(t.points, 0) AS base0
         FROM (SELECT DISTINCT provider, type, subject_kind AS kind FROM src) d
         LEFT JOIN rb_types t ON t.type = d.type AND t.kind = d.kind
+        )
     """)
 
     # Steps 1 and 3: the moment and classification. Records after as_of stay (their subject
@@ -102,18 +110,17 @@ def build(
         if subj.startswith("hash")
         else ("JOIN subjects u ON u.kind = s.subject_kind AND u.sid = s.subject_id")
     )
-    m0 = period("base0", "neg", "fixed_m", "drank", "direct_m")
-    m2 = period(f"base0 * {f}", "neg", "fixed_m", "drank", "direct_m")
     con.execute(f"""
         CREATE TABLE recs AS
-        SELECT * EXCLUDE (fixed_m, direct_m), {m0} AS m0,
-               CASE WHEN doubling THEN {m2} END AS m2
+        SELECT * EXCLUDE (fixed_m, direct_m, tiers_by, m0c, m2c),
+               CASE WHEN tiers_by IS NULL THEN m0c ELSE {m0} END AS m0,
+               CASE WHEN tiers_by IS NULL THEN m2c WHEN doubling THEN {m2} END AS m2
         FROM (
           SELECT {subj} AS subj, s.occurred_on AS day, s.occurred_on <= {day} AS live,
                  d.pid, d.tid, s.ref, s.act, s.relates_to AS rel,
                  CASE WHEN s.occurred_on <= {day} THEN d.ti END AS ti, d.ci, d.neg, d.drank,
                  d.corrects, d.doubling, d.highest, d.exact, d.cap, d.dcap, d.fixed_m,
-                 d.direct_m,
+                 d.direct_m, d.tiers_by, d.m0c, d.m2c,
                  coalesce(d.points, CASE WHEN d.tiers_by IS NOT NULL THEN {base} ELSE 0 END)
                      AS base0
           FROM src s
