@@ -317,8 +317,10 @@ def build(
         else f"""WHERE x.live AND x.day >= {_horizon(rules, as_of)} AND (x.corrects
                  OR x.day + 31 * greatest(x.m0, coalesce(x.m2, x.m0)) >= {day})"""
     )
+    # Read twice (for "highest" and by fx): a table when it holds only the recent records.
+    relation = "VIEW" if every_record else "TABLE"
     con.execute(f"""
-        CREATE VIEW fi AS
+        CREATE {relation} fi AS
         SELECT x.rid, x.subj, x.pid, x.tid, x.ref, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
                x.highest, x.base,
                CASE WHEN {repair} THEN a.code END AS rcode,
