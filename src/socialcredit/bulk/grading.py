@@ -61,6 +61,8 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
         SELECT subj, score, grank, CAST({rules.list_mask("grank", "score")} AS BIGINT) AS mask
         FROM ranked
     """)
+    # The first MAX_REASONS factors by (k, v, code), in that order: a top-n aggregate, not
+    # an ordered list of every factor cut afterwards (DuckDB sorts those group by group).
     con.execute(f"""
         CREATE TABLE reasons AS
         WITH factors AS (
@@ -81,7 +83,7 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
           SELECT DISTINCT subj, 'frozen_additions', 2, 0
           FROM fx WHERE status = {S[Status.FROZEN]} AND ti IS NOT NULL
         )
-        SELECT subj, list_slice(list(code ORDER BY k, v, code), 1, {MAX_REASONS}) AS codes
+        SELECT subj, min_by(code, (k, v, code), {MAX_REASONS}) AS codes
         FROM factors GROUP BY subj
     """)
     masks = con.execute(
