@@ -150,9 +150,10 @@ def build(
         con.execute("CREATE TABLE sup (rid BIGINT)")
 
     # Step 7 for repeatable records: both possible validities; the certain outcomes first.
+    # No ref or provider: only the chains need the engine's full order, and fetch them.
     con.execute("""
         CREATE TABLE repeatable AS
-        SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid,
+        SELECT x.rid, x.subj, x.ci, x.day,
                last_day_after(x.day, x.m0) AS us, last_day_after(x.day, x.m2) AS ud
         FROM rx x
         WHERE x.live AND NOT x.ns AND x.doubling AND x.base <> 0
@@ -450,7 +451,8 @@ def _settle_chains(con: duckdb.DuckDBPyConnection) -> str:
     """
     con.execute("""
         CREATE TABLE chain AS
-        SELECT r.*, FALSE AS d FROM repeatable r
+        SELECT r.*, x.ref, x.pid, FALSE AS d
+        FROM repeatable r JOIN recs x ON x.rowid = r.rid
         WHERE (r.subj, r.ci) IN (SELECT (subj, ci) FROM rep WHERE NOT certain)
     """)
     for _ in range(MAX_ROUNDS):
