@@ -15,7 +15,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
-from socialcredit.bulk.pipeline import STATUSES, S
+from socialcredit.bulk.pipeline import HOLDING, STATUSES, S
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.scoring import MAX_REASONS, Status
 
@@ -29,10 +29,7 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
     """Create ``graded`` (score, grade rank, lists mask), ``reasons`` and ``outcomes``."""
     rb = rules.rb
     day = f"DATE {lit(as_of.isoformat())}"
-    listable = ", ".join(
-        str(S[status])
-        for status in (Status.COUNTED, Status.DOUBLED, Status.CAPPED, Status.SUPERSEDED)
-    )
+    listable = ", ".join(str(S[status]) for status in HOLDING)
     hold_aggs = "".join(
         f", bool_or(status IN ({listable}) "
         f"AND vfrom <= {day} AND {day} <= vuntil AND {cond}) AS {name}"
@@ -64,6 +61,8 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
         SELECT subj, score, grank, CAST({rules.list_mask("grank", "score")} AS BIGINT) AS mask
         FROM ranked
     """)
+    # The first MAX_REASONS factors by (k, v, code), in that order: a top-n aggregate, not
+    # an ordered list of every factor cut afterwards (DuckDB sorts those group by group).
     con.execute(f"""
         CREATE TABLE reasons AS
         WITH factors AS (
@@ -84,7 +83,7 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
           SELECT DISTINCT subj, 'frozen_additions', 2, 0
           FROM fx WHERE status = {S[Status.FROZEN]} AND ti IS NOT NULL
         )
-        SELECT subj, list_slice(list(code ORDER BY k, v, code), 1, {MAX_REASONS}) AS codes
+        SELECT subj, min_by(code, (k, v, code), {MAX_REASONS}) AS codes
         FROM factors GROUP BY subj
     """)
     masks = con.execute(
@@ -117,14 +116,13 @@ _STATUS_NAMES = "[" + ", ".join(lit(name) for name in STATUSES) + "]"
 def contributions_sql() -> str:
     """Every considered record of the vectorised path's subjects, in engine order."""
     return f"""
-        SELECT u.kind AS subject_kind, u.sid AS subject_id, r.ref, p.provider, n.type,
+        SELECT u.kind AS subject_kind, u.sid AS subject_id, f.ref, p.provider, n.type,
                f.day AS occurred_on, CAST(f.base AS BIGINT) AS base_points,
                CAST(f.points AS BIGINT) AS points,
                CAST(CASE WHEN f.counts THEN f.points ELSE 0 END AS BIGINT) AS applied_points,
                {_STATUS_NAMES}[f.status + 1] AS status,
                f.vfrom AS valid_from, f.vuntil AS valid_until
         FROM fx f
-        JOIN recs r ON r.rowid = f.rid
         JOIN subjects u ON u.subj = f.subj
         JOIN (SELECT DISTINCT pid, provider FROM dict) p ON p.pid = f.pid
         JOIN (SELECT DISTINCT tid, type FROM dict) n ON n.tid = f.tid

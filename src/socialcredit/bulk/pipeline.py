@@ -32,6 +32,13 @@ from socialcredit.scoring import Status
 STATUSES = (*(status.value for status in Status), "future")
 S = {status: code for code, status in enumerate(Status)}
 FUTURE = len(Status)
+#: The statuses with which a record valid at the moment holds a list of its type.
+HOLDING = (Status.COUNTED, Status.DOUBLED, Status.CAPPED, Status.SUPERSEDED)
+#: The columns of ``fx`` that grading reads (all of them are kept for contributions).
+GRADING_COLUMNS = (
+    "subj", "ti", "neg", "drank", "dcap", "rcode", "points", "vfrom", "vuntil", "status",
+    "counts",
+)  # fmt: skip
 
 #: DuckDB macros: ``Period.last_day`` and ``Period.end`` on dates and month counts. DuckDB
 #: clamps 31 Jan + 1 month to 28/29 Feb, where the engine rolls to 1 March; the CASE makes
@@ -51,9 +58,10 @@ def build(
 ) -> None:
     """Create ``fx`` (records settled at ``as_of``) and ``routed`` (exact-path subjects).
 
-    ``fx`` holds every record when ``every_record`` (for contributions), else only those
-    recent enough to count or hold at ``as_of``: the older ones have played their part in the
-    windows (repeats, caps, acts, corrections) and cannot change a score, list or reason.
+    ``fx`` holds every record when ``every_record`` (for contributions), else only the
+    columns grading reads of the records that count, may hold a list or are frozen at
+    ``as_of``: the others have played their part in the windows (repeats, caps, acts,
+    corrections) and cannot change a score, list or reason.
     """
     rb = rules.rb
     day = f"DATE {lit(as_of.isoformat())}"
@@ -72,17 +80,25 @@ def build(
     # Providers and types are numbered in string order: ordering by number is by name.
     subj = _subjects(con)
     base = rules.base_points("s.type", "s.amount", "s.quantity")
-    con.execute("""
+    # Step 7's periods depend on a record only through tiered points: for the other types
+    # they are worked out once per row of the dictionary (m0c, m2c), not once per record.
+    m0 = period("base0", "neg", "fixed_m", "drank", "direct_m")
+    m2 = period(f"base0 * {f}", "neg", "fixed_m", "drank", "direct_m")
+    con.execute(f"""
         CREATE TABLE dict AS
+        SELECT * EXCLUDE (base0), {m0} AS m0c, CASE WHEN doubling THEN {m2} END AS m2c
+        FROM (
         SELECT d.provider, d.type, d.kind,
                CAST(dense_rank() OVER (ORDER BY d.provider) AS INTEGER) AS pid,
                CAST(dense_rank() OVER (ORDER BY d.type) AS INTEGER) AS tid,
                t.ti, t.ci, coalesce(t.neg, FALSE) AS neg, t.drank,
                coalesce(t.corrects, FALSE) AS corrects, t.points, t.tiers_by,
                coalesce(t.doubling, FALSE) AS doubling, coalesce(t.highest, FALSE) AS highest,
-               coalesce(t.exact, FALSE) AS exact, t.cap, t.dcap, t.fixed_m, t.direct_m
+               coalesce(t.exact, FALSE) AS exact, t.cap, t.dcap, t.fixed_m, t.direct_m,
+               coalesce(t.points, 0) AS base0
         FROM (SELECT DISTINCT provider, type, subject_kind AS kind FROM src) d
         LEFT JOIN rb_types t ON t.type = d.type AND t.kind = d.kind
+        )
     """)
 
     # Steps 1 and 3: the moment and classification. Records after as_of stay (their subject
@@ -94,18 +110,17 @@ def build(
         if subj.startswith("hash")
         else ("JOIN subjects u ON u.kind = s.subject_kind AND u.sid = s.subject_id")
     )
-    m0 = period("base0", "neg", "fixed_m", "drank", "direct_m")
-    m2 = period(f"base0 * {f}", "neg", "fixed_m", "drank", "direct_m")
     con.execute(f"""
         CREATE TABLE recs AS
-        SELECT * EXCLUDE (fixed_m, direct_m), {m0} AS m0,
-               CASE WHEN doubling THEN {m2} END AS m2
+        SELECT * EXCLUDE (fixed_m, direct_m, tiers_by, m0c, m2c),
+               CASE WHEN tiers_by IS NULL THEN m0c ELSE {m0} END AS m0,
+               CASE WHEN tiers_by IS NULL THEN m2c WHEN doubling THEN {m2} END AS m2
         FROM (
           SELECT {subj} AS subj, s.occurred_on AS day, s.occurred_on <= {day} AS live,
                  d.pid, d.tid, s.ref, s.act, s.relates_to AS rel,
                  CASE WHEN s.occurred_on <= {day} THEN d.ti END AS ti, d.ci, d.neg, d.drank,
                  d.corrects, d.doubling, d.highest, d.exact, d.cap, d.dcap, d.fixed_m,
-                 d.direct_m,
+                 d.direct_m, d.tiers_by, d.m0c, d.m2c,
                  coalesce(d.points, CASE WHEN d.tiers_by IS NOT NULL THEN {base} ELSE 0 END)
                      AS base0
           FROM src s
@@ -135,28 +150,31 @@ def build(
         con.execute("CREATE TABLE sup (rid BIGINT)")
 
     # Step 7 for repeatable records: both possible validities; the certain outcomes first.
+    # No ref or provider: only the chains need the engine's full order, and fetch them.
     con.execute("""
         CREATE TABLE repeatable AS
-        SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid,
+        SELECT x.rid, x.subj, x.ci, x.day,
                last_day_after(x.day, x.m0) AS us, last_day_after(x.day, x.m2) AS ud
         FROM rx x
         WHERE x.live AND NOT x.ns AND x.doubling AND x.base <> 0
           AND x.rid NOT IN (SELECT rid FROM sup)
     """)
-    # The window orders by day alone (integers sort fast); records sharing a day with another
-    # of their class need the full engine order, so their class goes to the chains as well.
+    # The window orders by day alone; records sharing a day with another of their class
+    # (``shared``: a neighbour in that order has the same day) need the full engine order, so
+    # their class goes to the chains as well. For every other record the rows before it are
+    # exactly the records of earlier days, so one sort serves all three windows.
     con.execute("""
         CREATE TABLE rep AS
-        SELECT rid, subj, ci, ud, coalesce(lo >= day, FALSE) AND peers = 1 AS certain FROM (
+        SELECT rid, subj, ci, ud, coalesce(lo >= day, FALSE) AND NOT shared AS certain FROM (
           SELECT rid, subj, ci, day, ud,
                  max(least(us, ud)) OVER before AS lo, max(greatest(us, ud)) OVER before AS hi,
-                 count(*) OVER same AS peers
-          FROM (SELECT *, day - DATE '1970-01-01' AS dn FROM repeatable)
-          WINDOW before AS (PARTITION BY subj, ci ORDER BY dn
-                            RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-                 same AS (PARTITION BY subj, ci ORDER BY dn
-                          RANGE BETWEEN CURRENT ROW AND CURRENT ROW)
-        ) WHERE hi >= day OR peers > 1
+                 coalesce(lag(day) OVER next = day OR lead(day) OVER next = day, FALSE)
+                   AS shared
+          FROM repeatable
+          WINDOW before AS (PARTITION BY subj, ci ORDER BY day
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                 next AS (PARTITION BY subj, ci ORDER BY day)
+        ) WHERE hi >= day OR shared
     """)
     unsettled = _settle_chains(con)
     con.execute("""
@@ -240,36 +258,46 @@ def build(
     """)
 
     # Step 10: annual caps, filled in order: what is left is the cap less the sizes before.
+    # Only a year whose records add up to more than the cap (``over``) can cap one, so the
+    # ordered window runs on those alone; repeats are looked up only if a capped type has them.
+    doubled = (
+        "CASE WHEN d.rid IS NOT NULL THEN x.base * {f} ELSE x.base END"
+        if rules.capped_repeats
+        else "x.base"
+    ).format(f=f)
+    repeats = "LEFT JOIN dbl d ON d.rid = x.rid" if rules.capped_repeats else ""
     con.execute(f"""
         CREATE TABLE capped AS
         WITH c AS (
-          SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid, x.cap,
-                 CASE WHEN d.rid IS NOT NULL THEN x.base * {f} ELSE x.base END AS p
-          FROM rx x LEFT JOIN dbl d ON d.rid = x.rid
+          SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid, x.cap, {doubled} AS p
+          FROM rx x {repeats}
           WHERE x.live AND NOT x.ns AND NOT x.corrects AND x.cap IS NOT NULL
             AND x.rid NOT IN (SELECT rid FROM sup)
+        ), over AS (
+          SELECT subj, ci, year(day) AS y FROM c GROUP BY ALL HAVING sum(abs(p)) > any_value(cap)
         ), w AS (
           SELECT *, coalesce(sum(abs(p)) OVER (
                    PARTITION BY subj, ci, year(day) ORDER BY day, ref, pid
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-          FROM c WHERE p <> 0
+          FROM c SEMI JOIN over o ON o.subj = c.subj AND o.ci = c.ci AND o.y = year(c.day)
+          WHERE p <> 0
         )
         SELECT rid, CAST(sign(p) * least(abs(p), greatest(0, cap - before)) AS BIGINT) AS points
         FROM w WHERE least(abs(p), greatest(0, cap - before)) < abs(p)
     """)
 
-    # The exceptions of steps 5-10 in one row per record they touch.
+    # The exceptions of steps 5-10 in one row per record they touch, but for the repeats:
+    # they are most of the exceptions (2M of 10M records) and have one column, so ``fi``
+    # joins ``dbl`` itself rather than fold it into this aggregate.
     con.execute("""
         CREATE TABLE adj AS
         SELECT rid, bool_or(sup) AS sup,
                bool_or(wins) AS wins, bool_or(ends) AS ends, bool_or(tsup) AS tsup,
                max(code) AS code, max(rpoints) AS rpoints, max(months) AS months,
                max(new_until) AS new_until, bool_or(repaired) AS repaired,
-               max(frozen_until) AS frozen_until, max(cap_points) AS cap_points,
-               max(doubled_until) AS doubled_until
+               max(frozen_until) AS frozen_until, max(cap_points) AS cap_points
         FROM (
           SELECT rid, TRUE AS sup FROM sup
-          UNION ALL BY NAME SELECT rid, ud AS doubled_until FROM dbl
           UNION ALL BY NAME SELECT rid, wins, ends, tsup, code, points AS rpoints, months
             FROM corr
           UNION ALL BY NAME SELECT rid, new_until, repaired FROM tgt
@@ -278,18 +306,30 @@ def build(
         ) GROUP BY rid
     """)
 
-    # Everything per record before step 11.
+    # Everything per record before step 11. For results alone, only the records that may
+    # still be valid at as_of: none is valid beyond the longer of its two possible periods
+    # (a repair only shortens it), but for a correction, whose period is its repair's. A
+    # period of m months ends fewer than 31 * m days after its start, a cheaper test than
+    # the calendar (the exact one follows in ``fx``).
     repair = "coalesce(a.wins AND a.ends AND NOT a.tsup, FALSE)"
+    may_hold = (
+        ""
+        if every_record
+        else f"""WHERE x.live AND x.day >= {_horizon(rules, as_of)} AND (x.corrects
+                 OR x.day + 31 * greatest(x.m0, coalesce(x.m2, x.m0)) >= {day})"""
+    )
+    # Read twice (for "highest" and by fx): a table when it holds only the recent records.
+    relation = "VIEW" if every_record else "TABLE"
     con.execute(f"""
-        CREATE VIEW fi AS
-        SELECT x.rid, x.subj, x.pid, x.tid, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
+        CREATE {relation} fi AS
+        SELECT x.rid, x.subj, x.pid, x.tid, x.ref, x.day, x.live, x.ti, x.neg, x.drank, x.dcap,
                x.highest, x.base,
                CASE WHEN {repair} THEN a.code END AS rcode,
-               a.doubled_until IS NOT NULL AS doubled, a.cap_points IS NOT NULL AS capped,
+               d.ud IS NOT NULL AS doubled, a.cap_points IS NOT NULL AS capped,
                CASE WHEN x.ns THEN 0
                     WHEN x.corrects THEN (CASE WHEN {repair} THEN a.rpoints ELSE 0 END)
                     WHEN a.cap_points IS NOT NULL THEN a.cap_points
-                    WHEN a.doubled_until IS NOT NULL THEN x.base * {f} ELSE x.base END AS points,
+                    WHEN d.ud IS NOT NULL THEN x.base * {f} ELSE x.base END AS points,
                CASE WHEN x.ns THEN NULL
                     WHEN x.corrects THEN (CASE WHEN {repair} THEN x.day END)
                     ELSE coalesce(a.frozen_until, x.day) END AS vfrom,
@@ -297,7 +337,7 @@ def build(
                     WHEN x.corrects THEN (CASE WHEN {repair}
                       THEN last_day_after(x.day, a.months) END)
                     WHEN a.new_until IS NOT NULL THEN a.new_until
-                    WHEN a.doubled_until IS NOT NULL THEN a.doubled_until
+                    WHEN d.ud IS NOT NULL THEN d.ud
                     ELSE last_day_after(x.day, x.m0) END AS vuntil,
                CASE WHEN NOT x.live THEN {FUTURE}
                     WHEN x.ns OR (x.corrects AND NOT coalesce(a.wins, FALSE))
@@ -306,14 +346,16 @@ def build(
                     WHEN coalesce(a.repaired, FALSE) THEN {S[Status.REPAIRED]} END AS st0
         FROM rx x
         LEFT JOIN adj a ON a.rid = x.rid
+        LEFT JOIN dbl d ON d.rid = x.rid
+        {may_hold}
     """)
 
     # Step 11: the moment's status; "highest" keeps the largest (between equals the latest).
     con.execute(f"""
         CREATE TABLE lose AS SELECT rid FROM (
           SELECT fi.rid, row_number() OVER (PARTITION BY fi.subj, fi.ti
-            ORDER BY abs(fi.points) DESC, fi.day DESC, r.ref DESC, fi.pid DESC) AS rn
-          FROM fi JOIN recs r ON r.rowid = fi.rid
+            ORDER BY abs(fi.points) DESC, fi.day DESC, fi.ref DESC, fi.pid DESC) AS rn
+          FROM fi
           WHERE fi.highest AND fi.live AND fi.st0 IS NULL
             AND fi.vfrom <= {day} AND {day} <= fi.vuntil
         ) WHERE rn > 1
@@ -326,9 +368,10 @@ def build(
         f"ELSE {S[Status.EXPIRED]} END"
     )
     counting = f"({S[Status.COUNTED]}, {S[Status.DOUBLED]}, {S[Status.CAPPED]})"
-    recent = "" if every_record else f"WHERE live AND day >= {_horizon(rules, as_of)}"
-    con.execute(f"""
-        CREATE TABLE fx AS
+    # For results alone, fx keeps only what grading reads: the records that hold at as_of
+    # (they count, or may hold a list) and the frozen ones (a reason). Most recent records
+    # have expired by then; writing them to fx would cost more than grading them.
+    settled = f"""
         SELECT * EXCLUDE (highest, doubled, capped, st0, label),
                status IN {counting} AND vfrom IS NOT NULL
                  AND vfrom <= {day} AND {day} <= vuntil AS counts
@@ -342,9 +385,17 @@ def build(
                  ELSE label END AS TINYINT) AS status
           FROM (SELECT *, CASE WHEN capped THEN {S[Status.CAPPED]}
                                WHEN doubled THEN {S[Status.DOUBLED]}
-                               ELSE {S[Status.COUNTED]} END AS label FROM fi {recent}) fi
+                               ELSE {S[Status.COUNTED]} END AS label FROM fi) fi
         )
-    """)
+    """
+    if not every_record:
+        holding = ", ".join(str(S[status]) for status in HOLDING)
+        settled = f"""
+            SELECT {", ".join(GRADING_COLUMNS)} FROM ({settled})
+            WHERE status = {S[Status.FROZEN]}
+               OR (status IN ({holding}) AND vfrom <= {day} AND {day} <= vuntil)
+        """
+    con.execute(f"CREATE TABLE fx AS {settled}")
 
     con.execute(f"""
         CREATE TABLE routed AS
@@ -400,7 +451,8 @@ def _settle_chains(con: duckdb.DuckDBPyConnection) -> str:
     """
     con.execute("""
         CREATE TABLE chain AS
-        SELECT r.*, FALSE AS d FROM repeatable r
+        SELECT r.*, x.ref, x.pid, FALSE AS d
+        FROM repeatable r JOIN recs x ON x.rowid = r.rid
         WHERE (r.subj, r.ci) IN (SELECT (subj, ci) FROM rep WHERE NOT certain)
     """)
     for _ in range(MAX_ROUNDS):

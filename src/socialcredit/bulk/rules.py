@@ -270,6 +270,14 @@ class RulebookSQL:
         return on, measures
 
     @property
+    def capped_repeats(self) -> bool:
+        """Whether some type is both repeatable and under an annual cap."""
+        return any(
+            row["doubling"] and row["cap"] is not None
+            for row in self.types.select(["doubling", "cap"]).to_pylist()
+        )
+
+    @property
     def horizon_months(self) -> int:
         """The longest any record can count, in months: no record older counts or holds."""
         rb = self.rb
