@@ -161,6 +161,10 @@ def serve(url: str, secret: str, port: int) -> None:
         return {"ok": True}
 
     app.add_api_route(TRIVIAL, trivial, methods=["GET"], include_in_schema=False)
+    # First in the routing table, not last: matched after every router and the web pages,
+    # it spent a quarter of its time in route matching, and the checks (second router) were
+    # compared with a denominator slower than the stack they share.
+    app.router.routes.insert(0, app.router.routes.pop())
     settle()  # as ``scs serve`` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
