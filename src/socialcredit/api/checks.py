@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -442,7 +443,7 @@ def _batch(served: Registry, book: Rulebook, asked: BatchCheckIn, today: date) -
 
 def _check_query(request: Request) -> tuple[str, str, str]:
     """The check's three parameters, or 422 naming the first that is missing or too long."""
-    query = request.query_params
+    query = _query(request.scope["query_string"])
     values: list[str] = []
     for name, most, _, _ in _CHECK_PARAMETERS:
         value = query.get(name)
@@ -452,6 +453,23 @@ def _check_query(request: Request) -> tuple[str, str, str]:
             raise invalid_field(name, f"must be 1 to {most} characters long")
         values.append(value)
     return values[0], values[1], values[2]
+
+
+def _query(raw: bytes) -> dict[str, str]:
+    """A query string's parameters, the last of a repeated one winning, as Starlette's
+    ``request.query_params`` reads them. A check's query has nothing to unquote (digits,
+    letters, dots, underscores), so it is split without ``parse_qsl``'s per-pair unquoting
+    and the multi-dict built around it, which together cost more than validating the
+    resident number; anything quoted goes through ``parse_qsl`` as before."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    found: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            found[name] = value
+    return found
 
 
 def _authorise(served: Registry, key: ApiKey, measure: str, purpose: str) -> tuple[str, Measure]:
