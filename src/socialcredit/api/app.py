@@ -27,7 +27,7 @@ from socialcredit.api import (
     subjects,
 )
 from socialcredit.api.audit_writer import GroupCommit
-from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, RegistryDep
+from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, Freshness, RegistryDep
 from socialcredit.api.errors import ErrorBody
 from socialcredit.api.limits import RateLimit, buckets_for
 from socialcredit.api.notice_queue import NoticeQueue
@@ -57,6 +57,7 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
         telemetry=NO_TELEMETRY,
     )
     app.state.registry = registry.serving()
+    app.state.freshness = Freshness(app.state.registry)
     app.state.audit_writer = GroupCommit(app.state.registry)
     app.state.notice_queue = NoticeQueue(app.state.registry)
     app.state.rate_limit = rate_limit or RateLimit()
