@@ -8,7 +8,8 @@ drives it over loopback:
 
 - **single checks** — ``GET /v1/checks`` with a consumer key, 32 connections, cycling over
   the city's persons (each check audited before it is answered), alternated with a
-  **trivial JSON endpoint** added to the same app (same server, same stack, no database);
+  **trivial JSON endpoint** added to the same app (same server, same stack, no database,
+  first in the routing table as the checks are);
   the figure is the ratio of their requests per second (target ≥ 0.70) and the checks' p99
   latency (target < 25 ms);
 - **batch checks** — ``POST /v1/checks`` with 10,000 subjects per request (target ≥ 200,000
