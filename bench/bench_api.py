@@ -8,7 +8,8 @@ drives it over loopback:
 
 - **single checks** — ``GET /v1/checks`` with a consumer key, 32 connections, cycling over
   the city's persons (each check audited before it is answered), alternated with a
-  **trivial JSON endpoint** added to the same app (same server, same stack, no database);
+  **trivial JSON endpoint** added to the same app (same server, same stack, no database,
+  first in the routing table as the checks are);
   the figure is the ratio of their requests per second (target ≥ 0.70) and the checks' p99
   latency (target < 25 ms);
 - **batch checks** — ``POST /v1/checks`` with 10,000 subjects per request (target ≥ 200,000
@@ -161,6 +162,10 @@ def serve(url: str, secret: str, port: int) -> None:
         return {"ok": True}
 
     app.add_api_route(TRIVIAL, trivial, methods=["GET"], include_in_schema=False)
+    # First in the routing table, not last: matched after every router and the web pages,
+    # it spent a quarter of its time in route matching, and the checks (second router) were
+    # compared with a denominator slower than the stack they share.
+    app.router.routes.insert(0, app.router.routes.pop())
     settle()  # as ``scs serve`` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

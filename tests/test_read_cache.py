@@ -8,8 +8,12 @@ database does — on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
+from socialcredit.api.auth import Freshness
 from socialcredit.identifiers import SubjectKind, subject_key
 from socialcredit.store import keys
 from socialcredit.store.keys import Role
@@ -130,3 +134,49 @@ def test_a_subject_without_a_file_gets_one_and_only_it_is_dropped(registry: Regi
     served.refresh()
     assert not cache.has_no_file(first)
     assert cache.has_no_file(second)
+
+
+def test_requests_queued_after_a_read_of_the_heads_read_them_again(registry: Registry) -> None:
+    """``auth.Freshness``: requests the event loop queued before a read of the chain heads
+    share it; a request queued after it (one that arrived later) sees a write committed in
+    between; off the loop every call reads."""
+    validator = registry.validator()
+    registry.append([validator.from_json(record())])
+    fresh = Freshness(registry.serving())
+    served = fresh.registry
+
+    def refs() -> list[str]:
+        file = served.subject_file(SubjectKind.PERSON, PERSON)
+        return sorted(r.ref for r in file.records)
+
+    async def early() -> list[str]:  # queued with ``first``, before its read
+        fresh.served()
+        return refs()
+
+    async def first() -> list[str]:
+        fresh.served()
+        found = refs()
+        registry.append([validator.from_json(record(ref="T-0002"))])  # commits after the read
+        return found
+
+    async def later() -> list[str]:  # queued after the write: arrives after it
+        fresh.served()
+        return refs()
+
+    async def main() -> tuple[list[str], list[str], list[str]]:
+        one = asyncio.ensure_future(first())
+        two = asyncio.ensure_future(early())
+        a, b = await asyncio.gather(one, two)
+        c = await asyncio.ensure_future(later())
+        return a, b, c
+
+    a, b, c = asyncio.run(main())
+    assert a == b == ["T-0001"]  # one read served both: neither arrived after the write
+    assert c == ["T-0001", "T-0002"]
+
+    registry.append([validator.from_json(record(ref="T-0003"))])
+    seen: list[list[str]] = []
+    worker = threading.Thread(target=lambda: (fresh.served(), seen.append(refs())))
+    worker.start()
+    worker.join()
+    assert seen == [["T-0001", "T-0002", "T-0003"]]

@@ -7,13 +7,25 @@ one, in a single transaction with one lock of the chain head (``audit.append_man
 concurrent connections a commit carries dozens of entries instead of one. No request is
 answered before the commit that holds its entries has succeeded; if it fails, every request
 in it fails with it (a 500, and nothing about the subject is sent).
+
+On SQLite the commit runs on the event loop, so nothing it does may stall: a group without
+notices (every check of a subject the cache holds) is written through a connection of its
+own at the driver (``audit.append_many_sqlite``), and that connection never checkpoints the
+WAL itself — copying the WAL back into the database file (tens of megabytes and an fsync,
+when SQLite's automatic checkpoint fell to a commit) paused every request in flight. Instead
+a passive checkpoint runs on a worker thread at most every ``CHECKPOINT_EVERY`` seconds
+while checks are being written, which keeps the WAL short enough that no other connection
+reaches its automatic checkpoint either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 
+from sqlalchemy import Engine, PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import access
@@ -21,7 +33,13 @@ from socialcredit.notices import Draft
 from socialcredit.store import audit as trail
 from socialcredit.store.registry import Registry
 
+log = logging.getLogger(__name__)
+
 Notices = Sequence[tuple[int, list[Draft]]]
+
+
+#: Seconds between the WAL checkpoints the group commit starts on a worker thread.
+CHECKPOINT_EVERY = 1.0
 
 
 class GroupCommit:
@@ -36,6 +54,9 @@ class GroupCommit:
         self.inline = registry.engine.dialect.name == "sqlite"
         self._waiting: list[tuple[Sequence[trail.Reading], Notices, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._conn: PoolProxiedConnection | None = None
+        self._checkpointed = time.monotonic()
+        self._checkpoint: asyncio.Future[None] | None = None
 
     async def write(self, readings: Sequence[trail.Reading], notices: Notices = ()) -> None:
         """Return once ``readings`` are in the audit log and ``notices`` in the outbox,
@@ -53,10 +74,12 @@ class GroupCommit:
             readings = [reading for batch, _, _ in group for reading in batch]
             notices = [notice for _, told, _ in group for notice in told]
             try:
-                if self.inline:
+                if not self.inline:
+                    await run_in_threadpool(self._commit, readings, notices)
+                elif notices:
                     self._commit(readings, notices)
                 else:
-                    await run_in_threadpool(self._commit, readings, notices)
+                    self._commit_sqlite(readings)
             except Exception as exc:  # every waiter learns its entries are not logged
                 for _, _, done in group:
                     if not done.done():
@@ -65,7 +88,72 @@ class GroupCommit:
                 for _, _, done in group:
                     if not done.done():
                         done.set_result(None)
+        if self.inline:
+            self._maybe_checkpoint()
 
     def _commit(self, readings: list[trail.Reading], notices: Notices) -> None:
         with self.registry.writer.begin() as conn:
             access.write_reads(conn, readings, notices)
+
+    def _commit_sqlite(self, readings: list[trail.Reading]) -> None:
+        """``_commit`` without notices, at the driver on the group commit's own connection.
+        Any failure throws the connection away (closing it rolls back what it began)."""
+        if self._conn is None:
+            self._conn = self.registry.engine.raw_connection()
+            self._conn.cursor().execute("PRAGMA wal_autocheckpoint=0")
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            trail.append_many_sqlite(cursor, readings)
+            cursor.execute("COMMIT")
+        except BaseException:
+            self._conn.invalidate()
+            self._conn = None
+            raise
+        finally:
+            cursor.close()
+
+    def _maybe_checkpoint(self) -> None:
+        """Start a passive WAL checkpoint on a worker thread if none ran for a while and
+        none is running. Passive: it copies what no reader still needs and waits for nobody,
+        and writers go on committing meanwhile."""
+        now = time.monotonic()
+        running = self._checkpoint is not None and not self._checkpoint.done()
+        if running or now - self._checkpointed < CHECKPOINT_EVERY:
+            return
+        self._checkpointed = now
+        loop = asyncio.get_running_loop()
+        self._checkpoint = loop.run_in_executor(None, checkpoint, self.registry.engine)
+        self._checkpoint.add_done_callback(self._catch_up)
+
+    def _catch_up(self, _done: asyncio.Future[None]) -> None:
+        """On the loop, once the worker's checkpoint is done: checkpoint the few frames
+        committed while it ran, so that the WAL is wholly copied when the next group begins
+        and SQLite starts writing it from the beginning again. Without this the WAL was
+        never wholly copied under load (commits land while the worker copies) and grew
+        without end (150 MB in 20 s of checks). Passive too: it never waits for a lock."""
+        if self._conn is None:
+            return
+        try:
+            cursor = self._conn.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+            cursor.close()
+        except Exception:
+            log.warning("WAL checkpoint failed", exc_info=True)
+
+
+def checkpoint(engine: Engine) -> None:
+    """One passive checkpoint of a SQLite database's WAL. A failure is not the request's:
+    the next checkpoint (or SQLite's own, on another connection) copies the pages later."""
+    try:
+        conn = engine.raw_connection()  # not ``connect()``: its BEGIN would hold a snapshot
+        try:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+            cursor.close()
+        finally:
+            conn.close()
+    except Exception:
+        log.warning("WAL checkpoint failed", exc_info=True)

@@ -99,7 +99,7 @@ def lock_head(conn: Connection, chain: str = LEDGER) -> tuple[int, bytes]:
     here, and SQLAlchemy's statement building cost more than the query."""
     sqlite = conn.dialect.name == "sqlite"
     row = conn.exec_driver_sql(
-        _LOCK_HEAD_SQLITE if sqlite else _LOCK_HEAD_FOR_UPDATE, (chain,)
+        LOCK_HEAD_SQLITE if sqlite else _LOCK_HEAD_FOR_UPDATE, (chain,)
     ).first()
     if row is None:
         raise ChainError(
@@ -111,13 +111,13 @@ def lock_head(conn: Connection, chain: str = LEDGER) -> tuple[int, bytes]:
 
 def set_head(conn: Connection, seq: int, head: bytes, chain: str = LEDGER) -> None:
     sqlite = conn.dialect.name == "sqlite"
-    conn.exec_driver_sql(_SET_HEAD_SQLITE if sqlite else _SET_HEAD, (seq, head, chain))
+    conn.exec_driver_sql(SET_HEAD_SQLITE if sqlite else _SET_HEAD, (seq, head, chain))
 
 
 # SQLite takes its write lock at BEGIN IMMEDIATE (``database.WRITER``) and has no FOR UPDATE.
-_LOCK_HEAD_SQLITE = "SELECT seq, entry_hash FROM chain_heads WHERE chain = ?"
+LOCK_HEAD_SQLITE = "SELECT seq, entry_hash FROM chain_heads WHERE chain = ?"
 _LOCK_HEAD_FOR_UPDATE = "SELECT seq, entry_hash FROM chain_heads WHERE chain = %s FOR UPDATE"
-_SET_HEAD_SQLITE = "UPDATE chain_heads SET seq = ?, entry_hash = ? WHERE chain = ?"
+SET_HEAD_SQLITE = "UPDATE chain_heads SET seq = ?, entry_hash = ? WHERE chain = ?"
 _SET_HEAD = "UPDATE chain_heads SET seq = %s, entry_hash = %s WHERE chain = %s"
 
 

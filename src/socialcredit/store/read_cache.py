@@ -34,6 +34,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, PoolProxiedConnection, select
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from socialcredit import clock
 from socialcredit.store.schema import case_events, cases, chain_heads, ledger, subjects
@@ -88,6 +89,7 @@ class ReadCache:
         self._no_file: set[str] = set()
         self._lock = threading.Lock()
         self._heads_conn: PoolProxiedConnection | None = None
+        self._heads_cursor: DBAPICursor | None = None
         self._heads_lock = threading.Lock()
 
     def refresh_from(self, engine: Engine) -> None:
@@ -99,18 +101,17 @@ class ReadCache:
             return
         with self._heads_lock:
             try:
-                if self._heads_conn is None:
+                if self._heads_conn is None or self._heads_cursor is None:
                     self._heads_conn = engine.raw_connection()
-                cursor = self._heads_conn.cursor()
-                try:
-                    cursor.execute(_HEADS_SQL)  # autocommit: each read sees the last commit
-                    seqs = dict(cursor.fetchall())
-                finally:
-                    cursor.close()
+                    # One cursor for good: making one per request cost as much as the query.
+                    self._heads_cursor = self._heads_conn.cursor()
+                # Autocommit: each read sees the last commit.
+                self._heads_cursor.execute(_HEADS_SQL)
+                seqs = dict(self._heads_cursor.fetchall())
             except Exception:
                 if self._heads_conn is not None:
                     self._heads_conn.invalidate()
-                self._heads_conn = None
+                self._heads_conn = self._heads_cursor = None
                 raise
         now = heads_of(seqs)
         if now != self.heads:
