@@ -28,7 +28,7 @@ from socialcredit.console import (
     user_errors,
 )
 from socialcredit.due_cli import archive_, dispute_app, notices_app, repair_app, report, review_app
-from socialcredit.importer import Format, InputUnreadable, detect_format, import_file
+from socialcredit.importer import BATCH_SIZE, Format, InputUnreadable, detect_format, import_file
 from socialcredit.importer import progress_total as import_total
 from socialcredit.keys_cli import app as key_app
 from socialcredit.rulebook_cli import app as rulebook_app
@@ -175,7 +175,9 @@ def import_(
     rejects: Annotated[
         Path | None, typer.Option(help="Where to write rejected rows (default FILE.rejects.jsonl)")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5_000,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows per transaction")
+    ] = BATCH_SIZE,
 ) -> None:
     """Import records; exit 0 if all landed, 1 if some were rejected, 2 if unreadable."""
     registry = Registry.open(db, secret_file)
