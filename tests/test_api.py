@@ -195,6 +195,19 @@ def test_a_provider_batch_gets_a_result_per_record_and_the_good_ones_land(world:
     assert again["results"] == [{"index": 0, "status": "duplicate", "errors": []}]
 
 
+def test_a_provider_allowed_more_types_while_the_server_runs_submits_them_at_once(
+    world: World,
+) -> None:
+    """The server keeps what validation has learnt between batches; a change of the
+    providers (an operator action) must still be obeyed by the very next batch."""
+    other_type = record(ref="T-20", type="court.dishonest_debtor")
+    first = world.post("/v1/records", other_type).json()
+    assert first["results"][0]["status"] == "rejected"
+    world.registry.add_provider("police.traffic", ["traffic.*", "court.*"], actor="test")
+    again = world.post("/v1/records", other_type).json()
+    assert again["results"] == [{"index": 0, "status": "accepted", "errors": []}]
+
+
 def test_an_oversized_batch_or_body_is_refused_with_413(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
