@@ -169,11 +169,14 @@ def display_form(kind: SubjectKind, number: str) -> str:
     return mask_resident_id(number) if kind is SubjectKind.PERSON else number
 
 
+@lru_cache(maxsize=1 << 17)
 def subject_key(secret: bytes, kind: SubjectKind, number: str) -> str:
     """The lookup key of a subject: HMAC-SHA256 over identifier scheme and number, as hex.
 
     The scheme (``ric`` or ``uscc``), not the kind, is hashed: one USCC names one subject,
-    so an organisation cannot reappear as an institution under the same code.
+    so an organisation cannot reappear as an institution under the same code. Kept for the
+    subjects asked about most recently, as their numbers' checks are (``_checked_resident_id``):
+    a batch check of 10,000 travellers spent a fifth of its time on these two.
     """
     scheme = "ric" if kind is SubjectKind.PERSON else "uscc"
     return hmac.new(secret, f"{scheme}:{number}".encode(), hashlib.sha256).hexdigest()
