@@ -1,6 +1,7 @@
 """``POST /v1/records``: a provider submits one record or a batch, and learns each one's fate.
 
-Validation is the importer's (``RecordValidator``), appending is the ledger's: one
+Validation is the importer's (``intake.Preparer``: its quick path for the plain record, the
+full ``RecordValidator`` naming every error otherwise), appending is the ledger's: one
 transaction per request, duplicates recognised by (provider, ref) and content. A provider
 key submits for its own provider only; a record naming another provider is rejected on its
 own, and the rest of the batch still lands. A provider withdraws its own record through
