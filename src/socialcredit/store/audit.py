@@ -71,29 +71,28 @@ def append(
     action: str,
     result: str,
     purpose: str | None = None,
-) -> AuditEntry:
+) -> None:
     """Append one entry in the caller's writer transaction (``database.WRITER``)."""
-    return append_many(conn, [Reading(key_id, role, subject_id, action, result, purpose)])[0]
+    append_many(conn, [Reading(key_id, role, subject_id, action, result, purpose)])
 
 
-def append_many(conn: Connection, readings: Sequence[Reading]) -> list[AuditEntry]:
+def append_many(conn: Connection, readings: Sequence[Reading]) -> None:
     """Append one entry per reading, in order, in the caller's writer transaction: a batch
     check of 10,000 subjects, or the checks of many callers that a group commit gathers
     (``api.audit_writer``), lock the head once and insert once, and land together or not
     at all."""
     if not readings:
-        return []
+        return
     seq, head = ledger.lock_head(conn, AUDIT)
-    entries, rows, seq, head = _chained(seq, head, readings)
+    rows, seq, head = _chained(seq, head, readings)
     # At the driver, as ``ledger.insert_entries`` does: SQLAlchemy's per-row parameter
     # processing cost more than the insert itself for a batch check's 10,000 entries.
     qmark = conn.dialect.paramstyle == "qmark"
     conn.exec_driver_sql(_INSERT_QMARK if qmark else _INSERT_FORMAT, rows)
     ledger.set_head(conn, seq, head, AUDIT)
-    return entries
 
 
-def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Reading]) -> list[AuditEntry]:
+def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Reading]) -> None:
     """``append_many`` on a ``sqlite3`` cursor, inside a ``BEGIN IMMEDIATE`` transaction
     its caller opened and commits: the same chain, the same rows.
 
@@ -101,36 +100,31 @@ def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Reading]) -> list
     a group of cached checks, SQLAlchemy's transaction and statement machinery cost several
     times what SQLite spends on them, on the thread every request waits for."""
     if not readings:
-        return []
+        return
     cursor.execute(ledger.LOCK_HEAD_SQLITE, (AUDIT,))
     found = cursor.fetchone()
     if found is None:
         raise ledger.ChainError(f"the head of the {AUDIT} chain is missing: run `scs verify`")
-    entries, rows, seq, head = _chained(int(found[0]), bytes(found[1]), readings)
+    rows, seq, head = _chained(int(found[0]), bytes(found[1]), readings)
     cursor.executemany(_INSERT_QMARK, rows)
     cursor.execute(ledger.SET_HEAD_SQLITE, (seq, head, AUDIT))
-    return entries
 
 
 def _chained(
     seq: int, head: bytes, readings: Sequence[Reading]
-) -> tuple[list[AuditEntry], list[tuple[Any, ...]], int, bytes]:
-    """The entries after (``seq``, ``head``), their rows with each one's chain hash, and the
-    new head."""
+) -> tuple[list[tuple[Any, ...]], int, bytes]:
+    """The rows of the entries after (``seq``, ``head``), each with its chain hash, and the
+    new head. A reading carries every field an entry's digest covers, so it is hashed as it
+    is: an ``AuditEntry`` per row would be built for nobody, on the checks' hot path."""
     stamp = clock.timestamp()
-    entries: list[AuditEntry] = []
     rows: list[tuple[Any, ...]] = []
     for r in readings:
         seq += 1
-        entry = AuditEntry(
-            seq, r.key_id, r.role, r.subject_id, r.purpose, r.action, r.result, stamp
-        )
-        head = entry_hash(head, seq, stamp, _digest(entry))
-        entries.append(entry)
+        head = entry_hash(head, seq, stamp, _digest(r))
         rows.append(
             (seq, r.key_id, r.role, r.subject_id, r.purpose, r.action, r.result, stamp, head)
         )
-    return entries, rows, seq, head
+    return rows, seq, head
 
 
 _INSERT = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({{}})"
@@ -185,7 +179,7 @@ def _entry(data: Any) -> AuditEntry:
     )
 
 
-def _digest(entry: AuditEntry) -> bytes:
+def _digest(entry: AuditEntry | Reading) -> bytes:
     return hashlib.sha256(
         canonical_bytes(
             {
