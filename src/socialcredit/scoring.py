@@ -525,8 +525,8 @@ _ORDER = attrgetter("occurred_on", "ref", "provider")
 
 
 def _classify(record: Record, plan: _Plan | None, rb: Rulebook) -> _Item:
-    if plan is not None and plan.simple:
-        return _Item(record, plan, plan.base, plan.direct)
+    """The item of a record whose plan is not simple (``_settle`` makes the simple ones
+    itself): an unknown type, a type the kind has none of, or one scored by tiers."""
     item = _Item(record, plan, 0, None)
     if plan is None:
         item.status = _NOT_SCORED

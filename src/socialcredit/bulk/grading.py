@@ -15,7 +15,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
-from socialcredit.bulk.pipeline import HOLDING, STATUSES, S
+from socialcredit.bulk.pipeline import HOLDING_CODES, STATUSES, S
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.scoring import MAX_REASONS, Status
 
@@ -29,9 +29,8 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
     """Create ``graded`` (score, grade rank, lists mask), ``reasons`` and ``outcomes``."""
     rb = rules.rb
     day = f"DATE {lit(as_of.isoformat())}"
-    listable = ", ".join(str(S[status]) for status in HOLDING)
     hold_aggs = "".join(
-        f", bool_or(status IN ({listable}) "
+        f", bool_or(status IN ({HOLDING_CODES}) "
         f"AND vfrom <= {day} AND {day} <= vuntil AND {cond}) AS {name}"
         for name, cond in rules.list_holds()
     )

@@ -34,6 +34,8 @@ S = {status: code for code, status in enumerate(Status)}
 FUTURE = len(Status)
 #: The statuses with which a record valid at the moment holds a list of its type.
 HOLDING = (Status.COUNTED, Status.DOUBLED, Status.CAPPED, Status.SUPERSEDED)
+#: ``HOLDING`` as the codes of an SQL ``IN`` list.
+HOLDING_CODES = ", ".join(str(S[status]) for status in HOLDING)
 #: The columns of ``fx`` that grading reads (all of them are kept for contributions).
 GRADING_COLUMNS = (
     "subj", "ti", "neg", "drank", "dcap", "rcode", "points", "vfrom", "vuntil", "status",
@@ -389,11 +391,10 @@ def build(
         )
     """
     if not every_record:
-        holding = ", ".join(str(S[status]) for status in HOLDING)
         settled = f"""
             SELECT {", ".join(GRADING_COLUMNS)} FROM ({settled})
             WHERE status = {S[Status.FROZEN]}
-               OR (status IN ({holding}) AND vfrom <= {day} AND {day} <= vuntil)
+               OR (status IN ({HOLDING_CODES}) AND vfrom <= {day} AND {day} <= vuntil)
         """
     con.execute(f"CREATE TABLE fx AS {settled}")
 

@@ -302,7 +302,7 @@ class Registry:
     # -- records -----------------------------------------------------------------------------
     def append(self, records: Sequence[Record]) -> ledger.BatchResult:
         """Append validated records in one transaction (see ``ledger.append_prepared``)."""
-        return self.append_prepared([self._preparer.prepare_record(r) for r in records])
+        return self.append_prepared([self._hasher.prepare_record(r) for r in records])
 
     def append_prepared(self, items: Sequence[PreparedRow]) -> ledger.BatchResult:
         with self._writing() as conn:
@@ -358,7 +358,7 @@ class Registry:
     def correct(self, ref: str, record: Record, reason: str, conn: Connection | None = None) -> int:
         """Replace the provider's record ``ref`` by ``record`` (which has its own new ref)."""
         _require_reason(reason)
-        prepared = self._preparer.prepare_record(record)
+        prepared = self._hasher.prepare_record(record)
         with self._within(conn) as conn:
             resolved = self.resolver.ids(conn, [prepared])[0]
             if isinstance(resolved, FieldError):
@@ -374,9 +374,10 @@ class Registry:
             )
 
     @cached_property
-    def _preparer(self) -> Preparer:
+    def _hasher(self) -> Preparer:
         # Records reaching append and correct are validated already: only their keyed and
-        # content hashes are made here, so no validation context is read from the database.
+        # content hashes are made here, so no validation context is read from the database
+        # (``preparer`` is the one that validates, for records that are not yet).
         return Preparer(IntakeContext({}, {}, clock.today(), frozenset(), self.secret))
 
     def find_subject(self, kind: SubjectKind, raw_id: str) -> ledger.SubjectEntry | None:
