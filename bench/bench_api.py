@@ -9,9 +9,12 @@ drives it over loopback:
 - **single checks** — ``GET /v1/checks`` with a consumer key, 32 connections, cycling over
   the city's persons (each check audited before it is answered), alternated with a
   **trivial JSON endpoint** added to the same app (same server, same stack, no database,
-  first in the routing table as the checks are);
-  the figure is the ratio of their requests per second (target ≥ 0.70) and the checks' p99
-  latency (target < 25 ms);
+  first in the routing table as the checks are), sent the very requests the checks are
+  sent — the same key header, the same query, made by the same wrk script — so that the two
+  differ only in what the server does with them; the figure is the ratio of their requests
+  per second (target ≥ 0.70) and the checks' p99 latency (target < 25 ms). A bare
+  ``GET /bench/trivial`` (no header, no query, no script) is measured too and reported
+  beside it: wrk's script costs wrk a core's worth of time the server shares;
 - **batch checks** — ``POST /v1/checks`` with 10,000 subjects per request (target ≥ 200,000
   subject checks per second);
 - **record submission** — ``POST /v1/records`` in batches of 1,000 new records from two
@@ -19,7 +22,8 @@ drives it over loopback:
   (``scs_notices_pending`` back to 0; target ≥ 20,000 records per second).
 
 wrk and the server share the machine's cores, so the figures are for this machine with the
-load generator on it; the load average before each run is printed beside the figures.
+load generator on it; the load average before each run is printed beside the figures, and
+the server's CPU time per request (from ``/proc``) with them: it moves less with the load.
 Medians of ``--repeat`` runs go to stdout and ``bench/out/api.json``. Not part of the tests.
 """
 
@@ -80,7 +84,7 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_up(port)
-        report = _run(args, base, port, keys, persons)
+        report = _run(args, base, server.pid, keys, persons)
         (OUT / "api.json").write_text(json.dumps(report, indent=2))
         print(json.dumps(report["summary"], indent=2))
     finally:
@@ -93,20 +97,31 @@ def main() -> None:
 
 
 def _run(
-    args: argparse.Namespace, base: str, port: int, keys: dict[str, str], persons: list[str]
+    args: argparse.Namespace, base: str, pid: int, keys: dict[str, str], persons: list[str]
 ) -> dict[str, Any]:
-    single = _lua_single(persons, keys["consumer"])
+    port = int(base.rsplit(":", 1)[1])
+    single = _lua_single(persons, keys["consumer"], "/v1/checks", "checks")
+    trivial = _lua_single(persons, keys["consumer"], TRIVIAL, "trivial")
     batch = _lua_batch(persons, keys["consumer"])
     parts = set(args.parts.split(","))
-    runs: dict[str, list[dict[str, float]]] = {"trivial": [], "checks": [], "batch": []}
+    runs: dict[str, list[dict[str, float]]] = {
+        "trivial": [],
+        "trivial_bare": [],
+        "checks": [],
+        "batch": [],
+    }
+
+    def wrk(connections: int, script: Path | None, seconds: int = args.duration) -> dict[str, Any]:
+        return _wrk(base + ("/" if script else TRIVIAL), seconds, connections, script, pid)
+
     records: list[tuple[float, float]] = []
     cold: dict[str, float] | None = None
     if "checks" in parts:  # first checks of a fresh server: the read cache fills as they run
-        cold = _wrk(base + "/", args.duration, args.connections, single)
-    if "checks" in parts:  # warm up: every person checked once (in batches), both paths
+        cold = wrk(args.connections, single)
+    if "checks" in parts:  # warm up: every person checked once (in batches), every path
         _check_everyone(port, keys["consumer"], persons)
-        _wrk(base + TRIVIAL, 2, 2)
-        _wrk(base + "/", 2, 2, single)
+        for script in (None, trivial, single):
+            wrk(2, script, 2)
     for repeat in range(args.repeat):
         if "checks" in parts:
             if repeat and "records" in parts:
@@ -114,14 +129,16 @@ def _run(
                 # left the cache, so check everyone once more, or this run would measure
                 # first checks again (the cold figure above) rather than cached ones.
                 _check_everyone(port, keys["consumer"], persons)
-                _wrk(base + "/", 2, 2, single)
-            runs["trivial"].append(_wrk(base + TRIVIAL, args.duration, args.connections))
-            runs["checks"].append(_wrk(base + "/", args.duration, args.connections, single))
-            runs["checks"][-1]["over_trivial"] = round(
-                runs["checks"][-1]["rps"] / runs["trivial"][-1]["rps"], 3
-            )
+                wrk(2, single, 2)
+            runs["trivial_bare"].append(wrk(args.connections, None))
+            runs["trivial"].append(wrk(args.connections, trivial))
+            runs["checks"].append(wrk(args.connections, single))
+            for baseline, field in (("trivial", "over_trivial"), ("trivial_bare", "over_bare")):
+                runs["checks"][-1][field] = round(
+                    runs["checks"][-1]["rps"] / runs[baseline][-1]["rps"], 3
+                )
         if "batch" in parts:
-            runs["batch"].append(_wrk(base + "/", args.duration, 2, batch))
+            runs["batch"].append(wrk(2, batch))
         if "records" in parts:
             records.append(_submit_records(port, keys["provider"], args.record_batches))
         print(json.dumps({k: v[-1] for k, v in runs.items() if v}), file=sys.stderr)
@@ -136,6 +153,12 @@ def _run(
             # drifts between runs, and a pair shares it.
             "checks_over_trivial_per_run": [r["over_trivial"] for r in runs["checks"]],
             "checks_over_trivial_median_of_runs": med["checks"]["over_trivial"],
+            # The same against a bare GET of the trivial route (no key, no query, no script).
+            "trivial_bare_rps": med["trivial_bare"]["rps"],
+            "checks_over_bare_trivial_per_run": [r["over_bare"] for r in runs["checks"]],
+            "server_cpu_us_per_request": {
+                name: med[name]["cpu_us"] for name in ("trivial_bare", "trivial", "checks")
+            },
             "checks_p50_ms": med["checks"]["p50_ms"],
             "checks_p99_ms": med["checks"]["p99_ms"],
             "target_checks": ">= 0.70 of trivial, p99 < 25 ms at 32 connections",
@@ -145,6 +168,7 @@ def _run(
         summary |= {
             "batch_subject_checks_per_s": round(med["batch"]["rps"] * BATCH_CHECKS),
             "batch_p99_ms": med["batch"]["p99_ms"],
+            "batch_server_cpu_us_per_subject": round(med["batch"]["cpu_us"] / BATCH_CHECKS, 2),
             "target_batch": ">= 200000 subject checks/s",
         }
     if records:
@@ -247,8 +271,9 @@ def _free_port() -> int:
 # -- wrk ------------------------------------------------------------------------------------
 
 
-def _lua_single(persons: list[str], token: str) -> Path:
-    path = OUT / "checks.lua"
+def _lua_single(persons: list[str], token: str, route: str, name: str) -> Path:
+    """A wrk script asking ``route`` a check's question about each person in turn."""
+    path = OUT / f"{name}.lua"
     listed = ",".join(f'"{p}"' for p in persons)
     path.write_text(
         f'wrk.headers["Authorization"] = "Bearer {token}"\n'
@@ -256,7 +281,7 @@ def _lua_single(persons: list[str], token: str) -> Path:
         "local i = 0\n"
         "request = function()\n"
         "  i = i % #subjects + 1\n"
-        '  return wrk.format("GET", "/v1/checks?subject=" .. subjects[i] ..\n'
+        f'  return wrk.format("GET", "{route}?subject=" .. subjects[i] ..\n'
         f'    "&measure={MEASURES[0]}&purpose=travel_booking")\n'
         "end\n"
     )
@@ -287,22 +312,36 @@ def _lua_batch(persons: list[str], token: str) -> Path:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
+def _wrk(
+    url: str, seconds: int, connections: int, script: Path | None, server: int
+) -> dict[str, float]:
+    """One wrk run: requests per second, latencies, and the ``server`` process's CPU time
+    per request over the run."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     if script is not None:
         command += ["-s", str(script)]
     load = os.getloadavg()[0]
+    cpu = _cpu_seconds(server)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu = _cpu_seconds(server) - cpu
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if failed:
         sys.exit(f"{failed.group(1)} requests failed under wrk:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return {
         "rps": rps,
+        "cpu_us": round(cpu / max(done, 1) * 1e6, 1),
         "p50_ms": _latency(out, "50%"),
         "p99_ms": _latency(out, "99%"),
         "load_average_before": load,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _latency(out: str, percentile: str) -> float:
