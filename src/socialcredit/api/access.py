@@ -122,8 +122,12 @@ def write_reads(
 
 def counted(action: str, reads: Sequence[tuple[int | None, str]]) -> None:
     """Count committed reads in the metrics (after the commit: a rolled-back read is none)."""
-    if len(reads) == 1:  # a single check
-        metrics.audited(action, reads[0][1])
-        return
     for result, count in Counter(result for _, result in reads).items():
+        metrics.audited(action, result, count)
+
+
+def counted_readings(readings: Sequence[trail.Reading]) -> None:
+    """``counted`` for the readings of a group commit, whatever their actions: one count
+    per kind of read for the whole group rather than one per request."""
+    for (action, result), count in Counter((r.action, r.result) for r in readings).items():
         metrics.audited(action, result, count)

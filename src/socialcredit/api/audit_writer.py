@@ -60,7 +60,7 @@ class GroupCommit:
 
     async def write(self, readings: Sequence[trail.Reading], notices: Notices = ()) -> None:
         """Return once ``readings`` are in the audit log and ``notices`` in the outbox,
-        committed (or raise why not)."""
+        committed (or raise why not). The metrics count them once committed."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((readings, notices, done))
@@ -85,6 +85,7 @@ class GroupCommit:
                     if not done.done():
                         done.set_exception(exc)
             else:
+                access.counted_readings(readings)  # once per group, after its commit
                 for _, _, done in group:
                     if not done.done():
                         done.set_result(None)

@@ -298,7 +298,6 @@ async def check_endpoint(request: Request) -> Response:
     reads = [(answer.subject_id, answer.result)]
     writer: GroupCommit = request.app.state.audit_writer
     await writer.write(access.readings(key, "check", purpose, reads), answer.notices())
-    access.counted("check", reads)
     remember_notified(served, book, measure, [answer])
     body = {
         **answer.body,
@@ -323,9 +322,7 @@ router.add_api_route(
 )
 
 
-def check(
-    served: Registry, key: ApiKey, subject: str, measure: str, purpose: str
-) -> CheckAnswer:
+def check(served: Registry, key: ApiKey, subject: str, measure: str, purpose: str) -> CheckAnswer:
     """One check, answered as ``GET /v1/checks`` answers it, for callers outside the event
     loop (the consumer's check page); audited and notices written before it returns."""
     rulebook_name, defined = _authorise(served, key, measure, purpose)
@@ -397,7 +394,6 @@ async def check_batch(
     notices = [n for a in batch.answers.values() for n in a.notices()]
     writer: GroupCommit = request.app.state.audit_writer
     await writer.write(access.readings(key, "check", asked.purpose, reads), notices)
-    access.counted("check", reads)
     remember_notified(served, book, asked.measure, list(batch.answers.values()))
     results: list[dict[str, Any]] = []
     for index, item in enumerate(batch.items):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from sqlalchemy import RowMapping, select, update
 
@@ -206,6 +207,13 @@ def _check_binding(
         raise ApiKeyError(f"--expires {expires.isoformat()} is in the past")
 
 
+#: Bearer tokens whose digest is kept: a consumer sends the same key with every check, and
+#: hashing it again cost a check more than looking the key up. Only the digest is cached;
+#: whether the key still works is asked of the read cache each time (``authenticate``).
+TOKENS_KEPT = 4096
+
+
+@lru_cache(maxsize=TOKENS_KEPT)
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
