@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pace import machine_pace
 
 from socialcredit import demo
 from socialcredit.importer import BATCH_SIZE, Format, import_file
@@ -180,6 +181,7 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "targets": {"records_per_s": 50_000, "ratio_to_bare": 0.25},
         "cpus": os.cpu_count(),
+        "machine_pace": machine_pace(),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / f"import-{args.format}-{args.records}.json").write_bytes(

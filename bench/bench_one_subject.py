@@ -28,6 +28,8 @@ import sys
 import time
 from datetime import date, timedelta
 
+from pace import machine_pace
+
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record, SubjectRef
 from socialcredit.rulebook import load_rulebook
@@ -85,7 +87,8 @@ def main(subjects: int = 5000, per_subject: int = 100, freeze: bool = True) -> N
         f"subjects: {subjects}, records per subject: {per_subject}, "
         f"gc: {'frozen after loading' if freeze else 'not frozen'}, collections while timed "
         f"(gen 0/1/2): {'/'.join(map(str, collections))}, "
-        f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+        f"machine pace: {machine_pace()}"
     )
     for name, timings in (("wall (perf_counter_ns)", wall), ("cpu (process_time_ns)", cpu)):
         timings.sort()
