@@ -90,8 +90,9 @@ class BulkSummary:
     """How many subjects were scored, and by which path.
 
     ``chained_subjects`` had a repeat the one-pass window could not decide, settled by the
-    chain rounds (still the vectorised path); ``exact_subjects`` were scored by
-    ``scoring.evaluate`` itself.
+    chain rounds (still the vectorised path; for results alone the window looks only at the
+    repeats that can matter at ``as_of``, so fewer than with contributions);
+    ``exact_subjects`` were scored by ``scoring.evaluate`` itself.
     """
 
     subjects: int

@@ -20,7 +20,7 @@ chain still open after ``MAX_ROUNDS`` rounds are left to the exact path (``route
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 
@@ -42,6 +42,8 @@ GRADING_COLUMNS = (
     "counts",
 )  # fmt: skip
 
+#: A repeatable record's two possible ends: undoubled (``us``) and doubled (``ud``).
+REACHES = "last_day_after(day, m0) AS us, last_day_after(day, m2) AS ud"
 #: DuckDB macros: ``Period.last_day`` and ``Period.end`` on dates and month counts. DuckDB
 #: clamps 31 Jan + 1 month to 28/29 Feb, where the engine rolls to 1 March; the CASE makes
 #: the clamped day roll over the same way.
@@ -107,6 +109,8 @@ def build(
     # is still in the input) but are inert: not live, not scored.
     # Step 7's periods are fixed here too: the type's own validity, or its direct grade's, or
     # by size for the base points (m0) and, for repeatable types, for doubled points (m2).
+    # The tiers are a CASE in a CASE branch, so that only tiered records evaluate them: as a
+    # coalesce argument they were worked out for every record, a third of this statement.
     numbered = (
         ""
         if subj.startswith("hash")
@@ -123,8 +127,8 @@ def build(
                  CASE WHEN s.occurred_on <= {day} THEN d.ti END AS ti, d.ci, d.neg, d.drank,
                  d.corrects, d.doubling, d.highest, d.exact, d.cap, d.dcap, d.fixed_m,
                  d.direct_m, d.tiers_by, d.m0c, d.m2c,
-                 coalesce(d.points, CASE WHEN d.tiers_by IS NOT NULL THEN {base} ELSE 0 END)
-                     AS base0
+                 CASE WHEN d.points IS NOT NULL THEN d.points WHEN d.tiers_by IS NULL THEN 0
+                      ELSE {base} END AS base0
           FROM src s
           JOIN dict d
             ON d.provider = s.provider AND d.type = s.type AND d.kind = s.subject_kind
@@ -154,12 +158,19 @@ def build(
     # Step 7 for repeatable records: both possible validities; the certain outcomes first.
     # No ref or provider: only the chains need the engine's full order, and fetch them.
     con.execute("""
-        CREATE TABLE repeatable AS
-        SELECT x.rid, x.subj, x.ci, x.day,
-               last_day_after(x.day, x.m0) AS us, last_day_after(x.day, x.m2) AS ud
+        CREATE VIEW repeatables AS
+        SELECT x.rid, x.subj, x.ci, x.day, x.ref, x.pid, x.m0, x.m2
         FROM rx x
         WHERE x.live AND NOT x.ns AND x.doubling AND x.base <> 0
           AND x.rid NOT IN (SELECT rid FROM sup)
+    """)
+    older, unreached = (
+        ("", "") if every_record or rules.capped_repeats else _may_reach(rules, as_of)
+    )
+    con.execute(f"""
+        CREATE TABLE repeatable AS SELECT * FROM (
+          SELECT rid, subj, ci, day, {REACHES} FROM repeatables {older}
+        ) {unreached}
     """)
     # The window orders by day alone; records sharing a day with another of their class
     # (``shared``: a neighbour in that order has the same day) need the full engine order, so
@@ -405,6 +416,29 @@ def build(
     """)
 
 
+def _may_reach(rules: RulebookSQL, as_of: date) -> tuple[str, str]:
+    """For results alone: the repeatable records whose repeats can still change a score.
+
+    A repeat matters to a score only on a record that may still be valid at ``as_of``; such a
+    record occurred at most ``repeat_months`` (as 31 days a month, a superset) before it,
+    on a day ``first``. The window decides it from the reaches (``us``, ``ud``) of the
+    earlier records of its class, not from their outcomes, and a record whose reaches both
+    end before ``first`` reaches none of them: it is left out (half of the 10M demo records
+    are repeatable, most of them years old). A class the window cannot decide is still
+    settled whole, old records and all (``_settle_chains`` reads ``repeatables``).
+
+    Returns two WHERE clauses: a cheap one on the day, before the calendar (a record before
+    ``older`` reaches not even ``first``), and the exact one on the reaches.
+    """
+    first = as_of - timedelta(days=31 * rules.repeat_months)
+    older = first - timedelta(days=31 * rules.repeat_months)
+    day = f"DATE {lit(first.isoformat())}"
+    return (
+        f"WHERE day >= DATE {lit(older.isoformat())}",
+        f"WHERE day >= {day} OR NOT coalesce(us < {day} AND ud < {day}, FALSE)",
+    )
+
+
 def _horizon(rules: RulebookSQL, as_of: date) -> str:
     """A day before which no record can count at ``as_of``, with a month to spare."""
     months = max(as_of.year * 12 + as_of.month - 1 - rules.horizon_months - 1, 12)
@@ -450,11 +484,13 @@ def _settle_chains(con: duckdb.DuckDBPyConnection) -> str:
     two or three rounds settle everything; a class still changing after ``MAX_ROUNDS`` goes
     to the exact path.
     """
-    con.execute("""
+    con.execute(f"""
         CREATE TABLE chain AS
-        SELECT r.*, x.ref, x.pid, FALSE AS d
-        FROM repeatable r JOIN recs x ON x.rowid = r.rid
-        WHERE (r.subj, r.ci) IN (SELECT (subj, ci) FROM rep WHERE NOT certain)
+        SELECT rid, subj, ci, day, ref, pid, {REACHES}, FALSE AS d FROM (
+          SELECT * FROM repeatables r
+          SEMI JOIN (SELECT DISTINCT subj, ci FROM rep WHERE NOT certain) o
+            ON o.subj = r.subj AND o.ci = r.ci
+        )
     """)
     for _ in range(MAX_ROUNDS):
         con.execute("""

@@ -289,6 +289,22 @@ class RulebookSQL:
         return max((p.span for p in periods), default=0)
 
     @property
+    def repeat_months(self) -> int:
+        """The longest a repeatable record (doubled or not) can count, in months."""
+        rb = self.rb
+        negative = rb.validity.negative
+        by_size = [step.period.span for step in negative.steps] if negative is not None else []
+        periods = [
+            rule.validity.span if rule.validity is not None else max(by_size, default=0)
+            for rule in rb.types.values()
+            if rule.repeat_doubling
+            and rule.polarity is Polarity.NEGATIVE
+            and rule.direct_grade is None
+            and not rule.corrects
+        ]
+        return max(periods, default=0)
+
+    @property
     def history_months(self) -> int | None:
         history: Period | None = self.rb.validity.history
         return history.span if history is not None else None
