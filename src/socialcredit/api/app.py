@@ -79,6 +79,7 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     )
     for area in areas:
         app.include_router(area.router)
+    checks.mount_single_check(app)  # the hottest route of all, straight on the app
     web.mount(app)
     app.add_api_route(
         "/healthz",
