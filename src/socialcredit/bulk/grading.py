@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from socialcredit.bulk.pipeline import HOLDING_CODES, STATUSES, S
 from socialcredit.bulk.rules import RulebookSQL, lit
+from socialcredit.identifiers import SubjectKind
 from socialcredit.scoring import MAX_REASONS, Status
 
 _CODES = pa.list_(pa.string())
@@ -85,13 +86,14 @@ def build(con: duckdb.DuckDBPyConnection, rules: RulebookSQL, as_of: date) -> No
         SELECT subj, min_by(code, (k, v, code), {MAX_REASONS}) AS codes
         FROM factors GROUP BY subj
     """)
-    masks = con.execute(
-        "SELECT DISTINCT u.kind, g.mask FROM graded g JOIN subjects u ON u.subj = g.subj"
-    ).fetchall()
+    # Every kind for each distinct mask: a few rows more than the pairs that occur, but no
+    # join of every subject's kind to find those pairs.
+    masks = con.execute("SELECT DISTINCT mask FROM graded").fetchall()
     rows = []
-    for kind, mask in masks:
-        lists, measures = rules.memberships(kind, mask)
-        rows.append({"kind": kind, "mask": mask, "lists": lists, "measures": measures})
+    for (mask,) in masks:
+        for kind in SubjectKind:
+            lists, measures = rules.memberships(kind.value, mask)
+            rows.append({"kind": kind.value, "mask": mask, "lists": lists, "measures": measures})
     con.register("outcomes_arrow", pa.Table.from_pylist(rows, schema=OUTCOMES_SCHEMA))
     con.execute("CREATE TABLE outcomes AS SELECT * FROM outcomes_arrow")
 

@@ -90,9 +90,12 @@ def build(
     m2 = period(f"base0 * {f}", "neg", "fixed_m", "drank", "direct_m")
     con.execute(f"""
         CREATE TABLE dict AS
-        SELECT * EXCLUDE (base0), {m0} AS m0c, CASE WHEN doubling THEN {m2} END AS m2c
+        SELECT * EXCLUDE (base0), {m0} AS m0c, CASE WHEN doubling THEN {m2} END AS m2c,
+               CASE WHEN points IS NOT NULL THEN points WHEN tiers_by IS NULL THEN 0 END
+                 AS base0c,
+               tiers_by IS NOT NULL AS tiered
         FROM (
-        SELECT d.provider, d.type, d.kind,
+        SELECT CAST(row_number() OVER () AS INTEGER) AS di, d.provider, d.type, d.kind,
                CAST(dense_rank() OVER (ORDER BY d.provider) AS INTEGER) AS pid,
                CAST(dense_rank() OVER (ORDER BY d.type) AS INTEGER) AS tid,
                t.ti, t.ci, coalesce(t.neg, FALSE) AS neg, t.drank,
@@ -109,8 +112,12 @@ def build(
     # is still in the input) but are inert: not live, not scored.
     # Step 7's periods are fixed here too: the type's own validity, or its direct grade's, or
     # by size for the base points (m0) and, for repeatable types, for doubled points (m2).
-    # The tiers are a CASE in a CASE branch, so that only tiered records evaluate them: as a
-    # coalesce argument they were worked out for every record, a third of this statement.
+    # ``recs`` is narrow: the subject, day, strings and the dictionary row ``di``; what
+    # depends on the type alone (its flags, category, caps, periods) stays in ``dict`` and
+    # ``rx`` joins it back by ``di`` (a perfect hash join on a small integer), cheaper than
+    # writing a dozen constant columns for every record. Only tiered records have their own
+    # base points and periods (NULL for the others, whose ``dict`` row holds them); the tiers
+    # are a CASE in a CASE branch, so that only tiered records evaluate them.
     numbered = (
         ""
         if subj.startswith("hash")
@@ -118,15 +125,14 @@ def build(
     )
     con.execute(f"""
         CREATE TABLE recs AS
-        SELECT * EXCLUDE (fixed_m, direct_m, tiers_by, m0c, m2c),
-               CASE WHEN tiers_by IS NULL THEN m0c ELSE {m0} END AS m0,
-               CASE WHEN tiers_by IS NULL THEN m2c WHEN doubling THEN {m2} END AS m2
+        SELECT subj, day, di, ref, act, rel,
+               CASE WHEN tiers_by IS NOT NULL THEN base0 END AS base0,
+               CASE WHEN tiers_by IS NOT NULL THEN {m0} END AS m0,
+               CASE WHEN tiers_by IS NOT NULL AND doubling THEN {m2} END AS m2
         FROM (
-          SELECT {subj} AS subj, s.occurred_on AS day, s.occurred_on <= {day} AS live,
-                 d.pid, d.tid, s.ref, s.act, s.relates_to AS rel,
-                 CASE WHEN s.occurred_on <= {day} THEN d.ti END AS ti, d.ci, d.neg, d.drank,
-                 d.corrects, d.doubling, d.highest, d.exact, d.cap, d.dcap, d.fixed_m,
-                 d.direct_m, d.tiers_by, d.m0c, d.m2c,
+          SELECT {subj} AS subj, s.occurred_on AS day, d.di, s.ref, s.act,
+                 s.relates_to AS rel, d.neg, d.drank, d.doubling, d.fixed_m, d.direct_m,
+                 d.tiers_by,
                  CASE WHEN d.points IS NOT NULL THEN d.points WHEN d.tiers_by IS NULL THEN 0
                       ELSE {base} END AS base0
           FROM src s
@@ -135,10 +141,17 @@ def build(
           {numbered}
         )
     """)
-    con.execute("""
+    con.execute(f"""
         CREATE VIEW rx AS
-        SELECT rowid AS rid, *, ti IS NULL OR base0 IS NULL AS ns, coalesce(base0, 0) AS base
-        FROM recs
+        SELECT *, ti IS NULL OR base0 IS NULL AS ns, coalesce(base0, 0) AS base FROM (
+          SELECT r.rowid AS rid, r.subj, r.day, r.day <= {day} AS live, d.pid, d.tid, r.ref,
+                 r.act, r.rel, CASE WHEN r.day <= {day} THEN d.ti END AS ti, d.ci, d.neg,
+                 d.drank, d.corrects, d.doubling, d.highest, d.exact, d.cap, d.dcap,
+                 CASE WHEN d.tiered THEN r.base0 ELSE d.base0c END AS base0,
+                 CASE WHEN d.tiered THEN r.m0 ELSE d.m0c END AS m0,
+                 CASE WHEN d.tiered THEN r.m2 ELSE d.m2c END AS m2
+          FROM recs r JOIN dict d ON d.di = r.di
+        )
     """)
 
     # Step 5: one act, one item.
@@ -411,7 +424,7 @@ def build(
 
     con.execute(f"""
         CREATE TABLE routed AS
-        SELECT DISTINCT subj FROM recs WHERE live AND exact
+        SELECT DISTINCT subj FROM rx WHERE live AND exact
         UNION SELECT subj FROM {unsettled}
     """)
 
