@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from socialcredit.cli import app
 from socialcredit.store import keys
 from socialcredit.store.registry import Registry
-from socialcredit.store.schema import api_keys, chain_heads
+from socialcredit.store.schema import api_keys, chain_heads, subjects
 from tests.conftest import PERSON
 
 RUNNER = CliRunner()
@@ -116,3 +116,36 @@ def test_creating_and_revoking_a_key_is_in_the_operator_log(registry: Registry) 
     assert logged[0][1]["id"] == logged[1][1]["id"] == key.id
     assert token not in str(logged)  # the token itself is never logged
     assert registry.verify().ok
+
+
+def test_audit_entries_appended_in_groups_are_chained_as_verify_recomputes_them(
+    registry: Registry,
+) -> None:
+    """The group commit hashes entries from a prefix per result (``audit._chained``); the
+    verifier from each entry's canonical JSON. Both must agree, for subjects with and
+    without a file, every result, and groups of different callers in one transaction."""
+    from socialcredit.store import audit
+    from socialcredit.store.schema import audit_log
+    from tests.conftest import PERSON_2, record
+
+    validator = registry.validator()
+    second = record(ref="T-0002", subject={"kind": "person", "id": PERSON_2})
+    registry.append([validator.from_json(record()), validator.from_json(second)])
+    with registry.engine.connect() as conn:
+        ids = list(conn.execute(select(subjects.c.id).order_by(subjects.c.id)).scalars())
+    groups = [
+        audit.Readings(
+            "k_a",
+            "consumer",
+            "check",
+            "travel_booking",
+            [(ids[0], "applies"), (None, "does_not_apply"), (ids[1], "does_not_apply")],
+        ),
+        audit.Readings("k_b", "subject", "report", None, [(ids[1], "ok"), (None, "no_file")]),
+    ]
+    with registry.writer.begin() as conn:
+        audit.append_many(conn, groups)
+    assert registry.verify().ok
+    with registry.engine.begin() as conn:
+        conn.execute(audit_log.update().where(audit_log.c.seq == 2).values(result="applies"))
+    assert not registry.verify().ok

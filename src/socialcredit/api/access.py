@@ -96,22 +96,19 @@ def record_reads(
     one transaction committed before the caller answers: the subject is told of a restriction
     before any consumer learns of it, and a batch of reads lands whole or not at all."""
     with served.writer.begin() as conn:
-        write_reads(conn, readings(key, action, purpose, reads), notices)
+        write_reads(conn, [readings(key, action, purpose, reads)], notices)
     counted(action, reads)
 
 
 def readings(
     key: ApiKey, action: str, purpose: str, reads: Sequence[tuple[int | None, str]]
-) -> list[trail.Reading]:
-    role = key.role.value
-    return [
-        trail.Reading(key.id, role, subject, action, result, purpose) for subject, result in reads
-    ]
+) -> trail.Readings:
+    return trail.Readings(key.id, key.role.value, action, purpose, reads)
 
 
 def write_reads(
     conn: Connection,
-    entries: Sequence[trail.Reading],
+    entries: Sequence[trail.Readings],
     notices: Sequence[tuple[int, list[Draft]]] = (),
 ) -> None:
     """The notices first, then the audit entries, in the caller's writer transaction."""
