@@ -13,6 +13,7 @@ import hmac
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import itemgetter
 
 from sqlalchemy import Connection
 
@@ -122,5 +123,5 @@ def counted(action: str, reads: Sequence[tuple[int | None, str]]) -> None:
     if len(reads) == 1:  # a single check
         metrics.audited(action, reads[0][1])
         return
-    for result, count in Counter(result for _, result in reads).items():
+    for result, count in Counter(map(itemgetter(1), reads)).items():
         metrics.audited(action, result, count)
