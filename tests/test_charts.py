@@ -22,8 +22,9 @@ def test_line_chart_is_inline_svg_with_a_label_and_text_kept_as_text() -> None:
 
 def test_charts_are_deterministic() -> None:
     def draw() -> str | bytes:
-        return charts.bar_chart(["AAA", "A", "D"], {"now": [1, 5, 2], "what-if": [2, 4, 2]},
-                                title="Grades")
+        return charts.bar_chart(
+            ["AAA", "A", "D"], {"now": [1, 5, 2], "what-if": [2, 4, 2]}, title="Grades"
+        )
 
     assert draw() == draw()
 

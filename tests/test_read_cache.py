@@ -81,9 +81,7 @@ def test_a_revoked_key_is_refused_by_the_next_request(registry: Registry) -> Non
         keys.authenticate(served, token)
 
 
-def test_a_new_day_drops_everything(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_new_day_drops_everything(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     registry.append([registry.validator().from_json(record())])
     served = registry.serving()
     monkeypatch.setenv("SCS_CLOCK", "2026-01-01")
@@ -115,9 +113,7 @@ def test_a_value_read_before_a_refresh_is_not_kept(registry: Registry) -> None:
 def test_commands_read_the_database_every_time(registry: Registry) -> None:
     assert registry.cache is None
     registry.append([registry.validator().from_json(record())])
-    assert [r.ref for r in registry.subject_file(SubjectKind.PERSON, PERSON).records] == [
-        "T-0001"
-    ]
+    assert [r.ref for r in registry.subject_file(SubjectKind.PERSON, PERSON).records] == ["T-0001"]
 
 
 def test_a_subject_without_a_file_gets_one_and_only_it_is_dropped(registry: Registry) -> None:

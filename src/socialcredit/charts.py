@@ -87,8 +87,16 @@ def line_chart(
         ax = fig.add_subplot()
         for low, high, label in bands:
             ax.axhspan(low, high, alpha=0.06, color="#555555", linewidth=0)
-            ax.text(1.0, (low + high) / 2, f" {label}", transform=ax.get_yaxis_transform(),
-                    va="center", ha="left", fontsize=8, color="#555555")
+            ax.text(
+                1.0,
+                (low + high) / 2,
+                f" {label}",
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                ha="left",
+                fontsize=8,
+                color="#555555",
+            )
         for name, points in series.items():
             xs: list[Any] = [p[0] for p in points]
             ys = [p[1] for p in points]
@@ -163,7 +171,14 @@ def heatmap(
         for i, row in enumerate(matrix):
             for j, value in enumerate(row):
                 colour = "white" if value > peak * 0.6 else "black"
-                ax.text(j, i, value_format.format(value), ha="center", va="center",
-                        fontsize=8, color=colour)
+                ax.text(
+                    j,
+                    i,
+                    value_format.format(value),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
         ax.set_title(title)
         return _render(fig, title, fmt)
