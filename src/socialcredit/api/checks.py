@@ -581,7 +581,7 @@ def cached_answers(
     found: dict[str, Answer] = cache.by_keyed_hash(
         keyed, _answer_key(book, measure), _NO_FILE_ANSWER
     )
-    if complete and len(found) < len(set(keyed)):
+    if complete and len(found) < len(keyed) and len(found) < len(set(keyed)):
         return {}
     return found
 
