@@ -9,7 +9,8 @@ by row id, never by number.
 
 The entries one transaction appends are **sealed together**: the last of them carries the
 chain hash, over the previous hash, its own sequence number, the time and the SHA-256 of the
-canonical JSON of every entry of the transaction in order; the others carry an empty hash.
+canonical JSON of every entry of the transaction in order (JSON objects laid end to end
+split back into entries one way only); the others carry an empty hash.
 Changing, deleting, inserting or reordering any entry changes that digest (or the sequence
 numbers, or the shared time, all checked), so ``verify`` finds it as before; a transaction of
 one entry is hashed exactly as every entry was before sealing (the digest of its own JSON),
