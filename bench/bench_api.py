@@ -118,8 +118,9 @@ def _run(
     cold: dict[str, float] | None = None
     if "checks" in parts:  # first checks of a fresh server: the read cache fills as they run
         cold = wrk(args.connections, single)
-    if "checks" in parts:  # warm up: every person checked once (in batches), every path
+    if parts & {"checks", "batch"}:  # warm up: every person checked once (in batches)
         _check_everyone(port, keys["consumer"], persons)
+    if "checks" in parts:  # and every single path
         for script in (None, trivial, single):
             wrk(2, script, 2)
     for repeat in range(args.repeat):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from socialcredit.api import checks as checks_router
@@ -71,6 +72,20 @@ def test_a_batch_answers_every_subject_exactly_as_single_checks_do(feed: World) 
         }
     assert body["results"][0]["lists"] == ["court_dishonest_debtors"]
     assert body["results"][0]["reasons"][0]["code"] == "direct_grade:court.dishonest_debtor"
+
+
+def test_a_batch_answer_is_the_same_json_evaluated_or_from_the_cache(feed: World) -> None:
+    """Items are assembled from each answer's JSON made once (``checks._results``): the bytes
+    must be what encoding the whole answer gives, in the documented schema, both times."""
+    subjects = [PERSON, "12345", NO_FILE, PERSON_2, PERSON, ORG]
+    first, again = batch(feed, subjects), batch(feed, subjects)
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.content == again.content
+    body = first.json()
+    assert first.content == orjson.dumps(body)
+    checks_router.BatchCheckAnswer.model_validate(body)
+    assert list(body["results"][0]) == [*checks_router.Verdict.model_fields, "index", "subject_ref"]
+    assert body["results"][0]["subject_ref"] == body["results"][4]["subject_ref"]
 
 
 def test_an_invalid_identifier_mid_batch_is_answered_on_its_own(feed: World) -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from socialcredit.cli import app
 from socialcredit.store import keys
 from socialcredit.store.registry import Registry
-from socialcredit.store.schema import api_keys, chain_heads
+from socialcredit.store.schema import api_keys, audit_log, chain_heads, subjects
 from tests.conftest import PERSON
 
 RUNNER = CliRunner()
@@ -116,3 +116,95 @@ def test_creating_and_revoking_a_key_is_in_the_operator_log(registry: Registry) 
     assert logged[0][1]["id"] == logged[1][1]["id"] == key.id
     assert token not in str(logged)  # the token itself is never logged
     assert registry.verify().ok
+
+
+def sealed_log(registry: Registry) -> list[int]:
+    """Three transactions of audit entries: one read (seq 1), a batch of five reads of
+    subjects with and without a file and of both results (2-6, sealed by 6), and two reads
+    of another caller and purpose (7-8, sealed by 8). Returns the subjects' ids."""
+    from socialcredit.store import audit
+    from tests.conftest import PERSON_2, record
+
+    validator = registry.validator()
+    second = record(ref="T-0002", subject={"kind": "person", "id": PERSON_2})
+    registry.append([validator.from_json(record()), validator.from_json(second)])
+    with registry.engine.connect() as conn:
+        ids = list(conn.execute(select(subjects.c.id).order_by(subjects.c.id)).scalars())
+    batch = [(ids[0], "applies"), (None, "does_not_apply"), (ids[1], "does_not_apply")]
+    for groups in (
+        [audit.Readings("k_a", "consumer", "check", "travel_booking", [(ids[0], "applies")])],
+        [
+            audit.Readings("k_a", "consumer", "check", "travel_booking", batch),
+            audit.Readings("k_b", "subject", "report", None, [(ids[1], "ok"), (None, "no_file")]),
+        ],
+        [audit.Readings("k_c", "consumer", "check", "rental", [(ids[1], "applies")] * 2)],
+    ):
+        with registry.writer.begin() as conn:
+            audit.append_many(conn, groups)
+    return ids
+
+
+def test_a_transactions_audit_entries_are_sealed_together_and_verify(registry: Registry) -> None:
+    """The group commit hashes entries from a prefix per result and seals a transaction's
+    entries with one chain hash (``audit._chained``); the verifier recomputes each entry's
+    canonical JSON. Both must agree, and every entry stays one row for the trail."""
+    from socialcredit.store import audit
+
+    sealed_log(registry)
+    report = registry.verify()
+    assert report.ok and report.audit_entries == 8, report.problem
+    assert report.heads["audit_log"].startswith("8:")
+    with registry.engine.connect() as conn:
+        entries = audit.page(conn, 0, 100)
+        hashes = [bytes(h) for h in conn.execute(select(audit_log.c.entry_hash)).scalars()]
+    assert [e.seq for e in entries] == list(range(1, 9))
+    assert [e.result for e in entries[1:6]] == [
+        "applies",
+        "does_not_apply",
+        "does_not_apply",
+        "ok",
+        "no_file",
+    ]
+    assert [len(h) for h in hashes] == [32, 0, 0, 0, 0, 32, 0, 32]
+
+
+def _update(seq: int, **values: Any) -> Any:
+    return audit_log.update().where(audit_log.c.seq == seq).values(**values)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found_at", "problem"),
+    [
+        # A batch's entry in the middle, a field of its content each time.
+        (lambda ids: [_update(3, result="applies")], 2, "sealed together"),
+        (lambda ids: [_update(4, subject_id=None)], 2, "sealed together"),
+        (lambda ids: [_update(2, subject_id=ids[1])], 2, "sealed together"),
+        (lambda ids: [_update(5, purpose="rental")], 2, "sealed together"),
+        (lambda ids: [_update(4, key_id="k_z")], 2, "sealed together"),
+        (lambda ids: [_update(3, recorded_at="2020-01-01T00:00:00.000000Z")], 2, "sealed"),
+        # Two entries' subjects swapped: the same rows, in another order.
+        (lambda ids: [_update(2, subject_id=ids[1]), _update(4, subject_id=ids[0])], 2, "sealed"),
+        # The entry that seals the batch: altered, unsealed, deleted.
+        (lambda ids: [_update(6, result="ok")], 2, "sealed together"),
+        (lambda ids: [_update(6, entry_hash=b"")], 2, "sealed together"),
+        (lambda ids: [audit_log.delete().where(audit_log.c.seq == 6)], 6, "missing"),
+        # One entry deleted from the middle of the batch, or at the end of the log.
+        (lambda ids: [audit_log.delete().where(audit_log.c.seq == 4)], 4, "missing"),
+        (lambda ids: [audit_log.delete().where(audit_log.c.seq == 8)], 7, "not sealed"),
+        (lambda ids: [_update(8, entry_hash=b"")], 7, "not sealed"),
+        (lambda ids: [audit_log.delete().where(audit_log.c.seq >= 7)], 7, "missing"),
+        # A single read's entry, as before sealing.
+        (lambda ids: [_update(1, result="does_not_apply")], 1, "entry altered"),
+    ],
+)
+def test_altering_or_deleting_any_one_audit_entry_of_a_batch_is_found(
+    registry: Registry, tamper: Any, found_at: int, problem: str
+) -> None:
+    ids = sealed_log(registry)
+    with registry.engine.begin() as conn:
+        for statement in tamper(ids):
+            conn.execute(statement)
+    report = registry.verify()
+    assert not report.ok and report.problem is not None
+    assert (report.problem.chain, report.problem.seq) == ("audit_log", found_at)
+    assert problem in report.problem.problem

@@ -182,6 +182,20 @@ def subject_key(secret: bytes, kind: SubjectKind, number: str) -> str:
     return hmac.new(secret, f"{scheme}:{number}".encode(), hashlib.sha256).hexdigest()
 
 
+@lru_cache(maxsize=1 << 17)
+def keyed_hash_of(secret: bytes, raw: str, legacy: frozenset[str]) -> str | InvalidIdentifier:
+    """The keyed hash (``subject_key``) of the subject ``raw`` names, its kind inferred from
+    its shape (``infer_kind``), or why ``raw`` names nobody. One cached look-up for what a
+    batch check does to each of its 10,000 identifiers, where the three cached steps it
+    stands for cost a tenth of the batch's time: a railway asks about the same travellers
+    all day."""
+    kind = infer_kind(raw)
+    try:
+        return subject_key(secret, kind, normalise(kind, raw, legacy))
+    except InvalidIdentifier as exc:
+        return exc
+
+
 def _why(exc: ValidationError) -> str:
     reasons = {
         "InvalidChecksum": "the check character is wrong",

@@ -13,6 +13,7 @@ import hmac
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import itemgetter
 
 from sqlalchemy import Connection
 
@@ -96,22 +97,19 @@ def record_reads(
     one transaction committed before the caller answers: the subject is told of a restriction
     before any consumer learns of it, and a batch of reads lands whole or not at all."""
     with served.writer.begin() as conn:
-        write_reads(conn, readings(key, action, purpose, reads), notices)
+        write_reads(conn, [readings(key, action, purpose, reads)], notices)
     counted(action, reads)
 
 
 def readings(
     key: ApiKey, action: str, purpose: str, reads: Sequence[tuple[int | None, str]]
-) -> list[trail.Reading]:
-    role = key.role.value
-    return [
-        trail.Reading(key.id, role, subject, action, result, purpose) for subject, result in reads
-    ]
+) -> trail.Readings:
+    return trail.Readings(key.id, key.role.value, action, purpose, reads)
 
 
 def write_reads(
     conn: Connection,
-    entries: Sequence[trail.Reading],
+    entries: Sequence[trail.Readings],
     notices: Sequence[tuple[int, list[Draft]]] = (),
 ) -> None:
     """The notices first, then the audit entries, in the caller's writer transaction."""
@@ -122,12 +120,20 @@ def write_reads(
 
 def counted(action: str, reads: Sequence[tuple[int | None, str]]) -> None:
     """Count committed reads in the metrics (after the commit: a rolled-back read is none)."""
-    for result, count in Counter(result for _, result in reads).items():
+    for result, count in Counter(map(itemgetter(1), reads)).items():
         metrics.audited(action, result, count)
 
 
-def counted_readings(readings: Sequence[trail.Reading]) -> None:
-    """``counted`` for the readings of a group commit, whatever their actions: one count
-    per kind of read for the whole group rather than one per request."""
-    for (action, result), count in Counter((r.action, r.result) for r in readings).items():
+def counted_groups(groups: Sequence[trail.Readings]) -> None:
+    """``counted`` for the groups of reads of a group commit: one count per action and
+    result for the whole commit rather than one per request (a single check's group is one
+    read)."""
+    totals: Counter[tuple[str, str]] = Counter()
+    for group in groups:
+        if len(group.reads) == 1:
+            totals[(group.action, group.reads[0][1])] += 1
+            continue
+        for result, count in Counter(map(itemgetter(1), group.reads)).items():
+            totals[(group.action, result)] += count
+    for (action, result), count in totals.items():
         metrics.audited(action, result, count)

@@ -52,13 +52,13 @@ class GroupCommit:
         #: and back and a fight for the GIL with every request the loop serves meanwhile. A
         #: PostgreSQL commit waits on the server, so it runs on a worker thread.
         self.inline = registry.engine.dialect.name == "sqlite"
-        self._waiting: list[tuple[Sequence[trail.Reading], Notices, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[trail.Readings, Notices, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._conn: PoolProxiedConnection | None = None
         self._checkpointed = time.monotonic()
         self._checkpoint: asyncio.Future[None] | None = None
 
-    async def write(self, readings: Sequence[trail.Reading], notices: Notices = ()) -> None:
+    async def write(self, readings: trail.Readings, notices: Notices = ()) -> None:
         """Return once ``readings`` are in the audit log and ``notices`` in the outbox,
         committed (or raise why not). The metrics count them once committed."""
         loop = asyncio.get_running_loop()
@@ -71,7 +71,7 @@ class GroupCommit:
     async def _drain(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
-            readings = [reading for batch, _, _ in group for reading in batch]
+            readings = [batch for batch, _, _ in group]
             notices = [notice for _, told, _ in group for notice in told]
             try:
                 if not self.inline:
@@ -85,18 +85,18 @@ class GroupCommit:
                     if not done.done():
                         done.set_exception(exc)
             else:
-                access.counted_readings(readings)  # once per group, after its commit
+                access.counted_groups(readings)  # once per group commit, after it
                 for _, _, done in group:
                     if not done.done():
                         done.set_result(None)
         if self.inline:
             self._maybe_checkpoint()
 
-    def _commit(self, readings: list[trail.Reading], notices: Notices) -> None:
+    def _commit(self, readings: list[trail.Readings], notices: Notices) -> None:
         with self.registry.writer.begin() as conn:
             access.write_reads(conn, readings, notices)
 
-    def _commit_sqlite(self, readings: list[trail.Reading]) -> None:
+    def _commit_sqlite(self, readings: list[trail.Readings]) -> None:
         """``_commit`` without notices, at the driver on the group commit's own connection.
         Any failure throws the connection away (closing it rolls back what it began)."""
         if self._conn is None:

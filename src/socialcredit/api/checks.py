@@ -15,7 +15,7 @@ feed's included, comes from ``standing`` and ``verdict``, so there is one scorin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -46,12 +46,7 @@ from socialcredit.api.errors import (
     invalid_field,
 )
 from socialcredit.disputes import Case, counting
-from socialcredit.identifiers import (
-    InvalidIdentifier,
-    infer_kind,
-    normalise,
-    subject_key,
-)
+from socialcredit.identifiers import keyed_hash_of, subject_key
 from socialcredit.notices import Draft
 from socialcredit.records import Record
 from socialcredit.rulebook import Rulebook
@@ -59,7 +54,6 @@ from socialcredit.rulebook.model import Measure
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import cases, outbox, queries
 from socialcredit.store.keys import ApiKey, Role, defined_measures
-from socialcredit.store.read_cache import MISSING
 from socialcredit.store.registry import Registry
 
 #: A batch a consumer's nightly run or a booking system's queue fills; more is refused.
@@ -398,27 +392,49 @@ async def check_batch(
     book = served.rulebook(rulebook_name)
     today = clock.today()
     batch = await run_in_threadpool(_batch, served, book, asked, today)
-    reads = [(a.subject_id, a.result) for a in batch.answers.values()]
-    notices = [n for a in batch.answers.values() for n in a.notices()]
+    reads: list[tuple[int | None, str]] = []
+    notices: list[tuple[int, list[Draft]]] = []
+    told: list[Answer] = []
+    for a in batch.answers.values():
+        reads.append((a.subject_id, a.result))
+        if a.drafts and not a.notified and a.subject_id is not None:
+            notices.append((a.subject_id, a.drafts))
+            told.append(a)
     writer: GroupCommit = request.app.state.audit_writer
     await writer.write(access.readings(key, "check", asked.purpose, reads), notices)
-    remember_notified(served, book, asked.measure, list(batch.answers.values()))
-    results: list[dict[str, Any]] = []
+    remember_notified(served, book, asked.measure, told)
+    head = orjson.dumps(
+        {
+            "measure": asked.measure,
+            "rulebook": rulebook_name,
+            "version": book.version,
+            "as_of": today.isoformat(),
+            "legal_basis": defined.legal_basis,
+            "results": [],
+        }
+    )
+    return Response(
+        b"".join((head[: -len(b"]}")], b",".join(_results(served, key, batch)), b"]}")),
+        media_type="application/json",
+    )
+
+
+def _results(served: Registry, key: ApiKey, batch: Batch) -> list[bytes]:
+    """Each identifier's item of the answer as JSON, in order: the verdict's JSON, made once
+    per cached answer (``Answer.json``), with its index and this key's reference added — the
+    bytes ``orjson.dumps`` gives the item's dict, without a dict per subject built and
+    encoded again (a seventh of a batch's time)."""
+    out: list[bytes] = []
+    answers_ = batch.answers
     for index, item in enumerate(batch.items):
         if isinstance(item, FieldProblem):
-            results.append({"index": index, "error": item.model_dump()})
+            out.append(orjson.dumps({"index": index, "error": item.model_dump()}))
         else:
             ref = access.subject_ref(served, key, item)
-            results.append({**batch.answers[item].body, "index": index, "subject_ref": ref})
-    answer = {
-        "measure": asked.measure,
-        "rulebook": rulebook_name,
-        "version": book.version,
-        "as_of": today.isoformat(),
-        "legal_basis": defined.legal_basis,
-        "results": results,
-    }
-    return Response(orjson.dumps(answer), media_type="application/json")
+            out.append(
+                b'%s,"index":%d,"subject_ref":"%s"}' % (answers_[item].json, index, ref.encode())
+            )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,17 +448,16 @@ class Batch:
 
 def _batch(served: Registry, book: Rulebook, asked: BatchCheckIn, today: date) -> Batch:
     legacy = served.legacy_codes()
+    secret = served.secret
     items: list[str | FieldProblem] = []
     for index, raw in enumerate(asked.subjects):
-        kind = infer_kind(raw)
-        try:
-            number = normalise(kind, raw, legacy)
-        except InvalidIdentifier as exc:
-            items.append(FieldProblem(field=f"subjects.{index}", reason=str(exc)))
+        keyed = keyed_hash_of(secret, raw, legacy)
+        if isinstance(keyed, str):
+            items.append(keyed)
         else:
-            items.append(subject_key(served.secret, kind, number))
-    keyed = [item for item in items if isinstance(item, str)]
-    return Batch(items, answers(served, book, asked.measure, keyed, today))
+            items.append(FieldProblem(field=f"subjects.{index}", reason=str(keyed)))
+    keyed_ = [item for item in items if isinstance(item, str)]
+    return Batch(items, answers(served, book, asked.measure, keyed_, today))
 
 
 def _check_query(request: Request) -> tuple[str, str, str]:
@@ -508,6 +523,11 @@ class Answer:
     drafts: list[Draft]  # the notices the subject must have before a consumer learns of it
     generation: int  # the read cache's generation when the answer was read (0: no cache)
     notified: bool = False  # the drafts are known to be in the outbox already
+    #: ``body`` encoded, without its closing brace: a batch item adds its fields to it.
+    json: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "json", orjson.dumps(self.body)[: -len(b"}")])
 
     @property
     def result(self) -> str:
@@ -531,6 +551,8 @@ def answers(
     """The answer for each subject (by keyed hash): from the server's read cache where it
     holds one, else evaluated from bulk reads (``standings``) and kept there."""
     found = cached_answers(served, book, measure, keyed, complete=False)
+    if len(found) == len(keyed):
+        return found
     missing = [k for k in dict.fromkeys(keyed) if k not in found]
     if not missing:
         return found
@@ -560,20 +582,13 @@ def cached_answers(
 ) -> dict[str, Answer]:
     """The answers the read cache holds; with ``complete``, all of them or none."""
     cache = served.cache
-    found: dict[str, Answer] = {}
     if cache is None:
-        return found
-    for k in keyed:
-        if cache.has_no_file(k):
-            found[k] = _NO_FILE_ANSWER
-            continue
-        subject_id = cache.subject_id(k)
-        kept = MISSING if subject_id is None else cache.get(subject_id, _answer_key(book, measure))
-        if kept is MISSING:
-            if complete:
-                return {}
-            continue
-        found[k] = kept
+        return {}
+    found: dict[str, Answer] = cache.by_keyed_hash(
+        keyed, _answer_key(book, measure), _NO_FILE_ANSWER
+    )
+    if complete and len(found) < len(keyed) and len(found) < len(set(keyed)):
+        return {}
     return found
 
 

@@ -170,6 +170,24 @@ class ReadCache:
             if generation == self.generation:
                 self._no_file.update(none)
 
+    def by_keyed_hash(self, keyed: Iterable[str], key: Hashable, no_file: Any) -> dict[str, Any]:
+        """The values kept under ``key`` for the subjects with keyed hashes ``keyed``, and
+        ``no_file`` for those known to have none; those neither kept nor known are left out.
+        ``subject_id`` and ``get`` in one loop, for a batch check's 10,000 subjects."""
+        ids, no_files, subjects_ = self._ids, self._no_file, self._subjects
+        found: dict[str, Any] = {}
+        for k in keyed:
+            if k in no_files:
+                found[k] = no_file
+                continue
+            subject = ids.get(k)
+            entries = None if subject is None else subjects_.get(subject)
+            if entries is not None:
+                value = entries.get(key, MISSING)
+                if value is not MISSING:
+                    found[k] = value
+        return found
+
     def has_no_file(self, keyed: str) -> bool:
         return keyed in self._no_file
 
