@@ -425,14 +425,14 @@ def _results(served: Registry, key: ApiKey, batch: Batch) -> list[bytes]:
     bytes ``orjson.dumps`` gives the item's dict, without a dict per subject built and
     encoded again (a seventh of a batch's time)."""
     out: list[bytes] = []
-    answers_ = batch.answers
+    answered = batch.answers
     for index, item in enumerate(batch.items):
         if isinstance(item, FieldProblem):
             out.append(orjson.dumps({"index": index, "error": item.model_dump()}))
         else:
             ref = access.subject_ref(served, key, item)
             out.append(
-                b'%s,"index":%d,"subject_ref":"%s"}' % (answers_[item].json, index, ref.encode())
+                b'%s,"index":%d,"subject_ref":"%s"}' % (answered[item].json, index, ref.encode())
             )
     return out
 
@@ -456,8 +456,8 @@ def _batch(served: Registry, book: Rulebook, asked: BatchCheckIn, today: date) -
             items.append(keyed)
         else:
             items.append(FieldProblem(field=f"subjects.{index}", reason=str(keyed)))
-    keyed_ = [item for item in items if isinstance(item, str)]
-    return Batch(items, answers(served, book, asked.measure, keyed_, today))
+    valid = [item for item in items if isinstance(item, str)]
+    return Batch(items, answers(served, book, asked.measure, valid, today))
 
 
 def _check_query(request: Request) -> tuple[str, str, str]:
