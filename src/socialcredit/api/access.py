@@ -96,9 +96,10 @@ def record_reads(
     """Log one read per (subject id, result), and write the notices the answer calls for, in
     one transaction committed before the caller answers: the subject is told of a restriction
     before any consumer learns of it, and a batch of reads lands whole or not at all."""
+    group = readings(key, action, purpose, reads)
     with served.writer.begin() as conn:
-        write_reads(conn, [readings(key, action, purpose, reads)], notices)
-    counted(action, reads)
+        write_reads(conn, [group], notices)
+    counted([group])
 
 
 def readings(
@@ -118,16 +119,10 @@ def write_reads(
     trail.append_many(conn, entries)
 
 
-def counted(action: str, reads: Sequence[tuple[int | None, str]]) -> None:
-    """Count committed reads in the metrics (after the commit: a rolled-back read is none)."""
-    for result, count in Counter(map(itemgetter(1), reads)).items():
-        metrics.audited(action, result, count)
-
-
-def counted_groups(groups: Sequence[trail.Readings]) -> None:
-    """``counted`` for the groups of reads of a group commit: one count per action and
-    result for the whole commit rather than one per request (a single check's group is one
-    read)."""
+def counted(groups: Sequence[trail.Readings]) -> None:
+    """Count committed reads in the metrics (after the commit: a rolled-back read is none):
+    one count per action and result for all the groups, which for the group commit are the
+    reads of every request it wrote (a single check's group is one read)."""
     totals: Counter[tuple[str, str]] = Counter()
     for group in groups:
         if len(group.reads) == 1:

@@ -85,7 +85,7 @@ class GroupCommit:
                     if not done.done():
                         done.set_exception(exc)
             else:
-                access.counted_groups(readings)  # once per group commit, after it
+                access.counted(readings)  # once per group commit, after it
                 for _, _, done in group:
                     if not done.done():
                         done.set_result(None)

@@ -46,7 +46,7 @@ from socialcredit.api.errors import (
     invalid_field,
 )
 from socialcredit.disputes import Case, counting
-from socialcredit.identifiers import keyed_hash_of, subject_key
+from socialcredit.identifiers import keyed_hash_of
 from socialcredit.notices import Draft
 from socialcredit.records import Record
 from socialcredit.rulebook import Rulebook
@@ -281,10 +281,7 @@ async def check_endpoint(request: Request) -> Response:
     key = with_role(identify(request, served), (Role.CONSUMER,))
     subject, measure, purpose = _check_query(request)
     rulebook_name, defined = _authorise(served, key, measure, purpose)
-    # The identifier checked and keyed in one cached look-up, as each of a batch's is.
-    keyed = keyed_hash_of(served.secret, subject, served.legacy_codes())
-    if not isinstance(keyed, str):
-        raise invalid_field("subject", str(keyed))
+    keyed = _keyed_subject(served, subject)
     book = served.rulebook(rulebook_name)
     today = clock.today()
     found = cached_answers(served, book, measure, [keyed])
@@ -305,6 +302,15 @@ async def check_endpoint(request: Request) -> Response:
         "subject_ref": access.subject_ref(served, key, keyed),
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _keyed_subject(served: Registry, subject: str) -> str:
+    """The keyed hash of the subject a check asks about, or 422 naming ``subject``: the
+    identifier checked and keyed in the one cached look-up each of a batch's goes through."""
+    keyed = keyed_hash_of(served.secret, subject, served.legacy_codes())
+    if not isinstance(keyed, str):
+        raise invalid_field("subject", str(keyed))
+    return keyed
 
 
 def mount_single_check(app: FastAPI) -> None:
@@ -330,10 +336,9 @@ def check(served: Registry, key: ApiKey, subject: str, measure: str, purpose: st
     """One check, answered as ``GET /v1/checks`` answers it, for callers outside the event
     loop (the consumer's check page); audited and notices written before it returns."""
     rulebook_name, defined = _authorise(served, key, measure, purpose)
-    kind, number = access.identify(served, subject, "subject")
+    keyed = _keyed_subject(served, subject)
     book = served.rulebook(rulebook_name)
     today = clock.today()
-    keyed = subject_key(served.secret, kind, number)
     answer = answers(served, book, measure, [keyed], today)[keyed]
     access.record_reads(
         served, key, "check", purpose, [(answer.subject_id, answer.result)], answer.notices()
