@@ -62,6 +62,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--record-batches", type=int, default=60)
     parser.add_argument(
+        "--notice-workers",
+        type=int,
+        default=1,
+        help="notice worker processes beside the server (scs serve --notice-workers); 0: "
+        "the server writes the notices itself",
+    )
+    parser.add_argument(
         "--parts", default="checks,batch,records", help="which of checks, batch, records to run"
     )
     args = parser.parse_args()
@@ -79,7 +86,15 @@ def main() -> None:
     persons = _persons(args.people)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", url, str(secret), str(port)],
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            url,
+            str(secret),
+            str(port),
+            str(args.notice_workers),
+        ],
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -176,6 +191,7 @@ def _run(
         summary |= {
             "records_per_s": round(statistics.median(r[0] for r in records)),
             "records_per_s_until_answered": round(statistics.median(r[1] for r in records)),
+            "notice_workers": args.notice_workers,
             "target_records": ">= 20000 records/s in batches of 1,000",
         }
     return {"summary": summary, "runs": runs, "records_per_s_runs": records}
@@ -184,17 +200,21 @@ def _run(
 # -- the server ---------------------------------------------------------------------------
 
 
-def serve(url: str, secret: str, port: int) -> None:
-    """The server process: ``create_app`` plus one trivial route, on one uvicorn worker."""
+def serve(url: str, secret: str, port: int, notice_workers: int) -> None:
+    """The server process: ``create_app`` plus one trivial route, on one uvicorn worker, with
+    ``notice_workers`` notice worker processes as ``scs serve --notice-workers`` starts."""
     import uvicorn
 
+    from socialcredit import notice_worker
     from socialcredit.api.app import create_app
     from socialcredit.api.limits import RateLimit
     from socialcredit.api.serve import settle
     from socialcredit.store.registry import Registry
 
+    registry = Registry.open(url, Path(secret))
     # No rate limit: the bench drives one key far beyond the default 1,000 requests a second.
-    app = create_app(Registry.open(url, Path(secret)), RateLimit(0, 0))
+    app = create_app(registry, RateLimit(0, 0), write_notices=notice_workers == 0)
+    notice_worker.start(registry, notice_workers)  # daemons: they end with this process
 
     async def trivial() -> dict[str, bool]:
         return {"ok": True}
@@ -243,7 +263,7 @@ def _keys(url: str, secret: Path) -> dict[str, str]:
     from socialcredit.store.keys import Role
     from socialcredit.store.registry import Registry
 
-    registry = Registry.open(url, secret)
+    registry = Registry.init(url, secret, actor="bench")  # a city cached by an older schema
     registry.add_provider(_PROVIDER, _PROVIDER_TYPES, actor="bench")
     _, consumer = keys.create(registry, Role.CONSUMER, measures=MEASURES)
     _, provider = keys.create(registry, Role.PROVIDER, provider=_PROVIDER)
@@ -441,7 +461,7 @@ def _record_bodies(batches: int, run: int) -> list[bytes]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
         main()

@@ -33,7 +33,9 @@ review_app = typer.Typer(
 repair_app = typer.Typer(
     help="Credit repair, and deletion of a subject's own positive records.", no_args_is_help=True
 )
-notices_app = typer.Typer(help="The notice outbox: list, sweep, deliver.", no_args_is_help=True)
+notices_app = typer.Typer(
+    help="The notice outbox: list, sweep, work, deliver.", no_args_is_help=True
+)
 
 Subject = Annotated[str, typer.Argument(metavar="SUBJECT", help="Resident number or USCC")]
 CaseId = Annotated[str, typer.Argument(metavar="CASE", help="A case id (dis_…, rev_…, rep_…)")]
@@ -252,6 +254,23 @@ def notices_sweep(db: Db = None, secret_file: SecretFile = None) -> None:
     """Write the notices every subject is owed (run after a bulk import)."""
     registry = Registry.open(db, secret_file)
     emit({"written": outbox.sweep(registry)})
+
+
+@notices_app.command("work")
+@user_errors
+def notices_work(
+    db: Db = None,
+    secret_file: SecretFile = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop when no subject is owed notices any more")
+    ] = False,
+) -> None:
+    """Write the notices that submitted records leave owed, as they come, in a process of
+    its own (what `scs serve --notice-workers N` starts), or until none are owed (--once)."""
+    from socialcredit import notice_worker
+
+    registry = Registry.open(db, secret_file)
+    emit({"written": notice_worker.work(registry, once=once)})
 
 
 @notices_app.command("deliver")

@@ -6,6 +6,9 @@ the registry they opened and nothing is read from the environment at import time
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
@@ -30,7 +33,7 @@ from socialcredit.api.audit_writer import GroupCommit
 from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, Freshness, RegistryDep
 from socialcredit.api.errors import ErrorBody
 from socialcredit.api.limits import RateLimit, buckets_for
-from socialcredit.api.notice_queue import NoticeQueue
+from socialcredit.api.notice_queue import NoticeWriter
 from socialcredit.api.operator import MAX_RULEBOOK
 from socialcredit.store.registry import Registry
 
@@ -46,10 +49,14 @@ NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fal
 WHATIF_BODY = 4 * MAX_RULEBOOK
 
 
-def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastAPI:
+def create_app(
+    registry: Registry, rate_limit: RateLimit | None = None, *, write_notices: bool = True
+) -> FastAPI:
     """The app over ``registry``, its callers limited to ``rate_limit`` (default: 1,000
-    requests a second, bursts of 2,000, per key)."""
+    requests a second, bursts of 2,000, per key). ``write_notices``: the server writes the
+    notices that submissions leave owed itself (off when ``scs notices work`` processes do)."""
     app = FastAPI(
+        lifespan=_lifespan,
         title="socialcredit registry API",
         version=__version__,
         description="Records in, checks out, every read of a person's data audited. "
@@ -59,7 +66,7 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     app.state.registry = registry.serving()
     app.state.freshness = Freshness(app.state.registry)
     app.state.audit_writer = GroupCommit(app.state.registry)
-    app.state.notice_queue = NoticeQueue(app.state.registry)
+    app.state.notice_writer = NoticeWriter(app.state.registry, enabled=write_notices)
     app.state.rate_limit = rate_limit or RateLimit()
     app.state.rate_limiter = buckets_for(app.state.rate_limit)
     errors.install(app)
@@ -100,6 +107,14 @@ def create_app(registry: Registry, rate_limit: RateLimit | None = None) -> FastA
     app.add_middleware(bodies.BodyLimit, default=bodies.DEFAULT_LIMIT, limits=body_limits)
     app.add_middleware(metrics.Measured)  # outermost: it sees every answer, 413s included
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On start, work off the notices a previous run left owed (it may have stopped between
+    a submission and its notices)."""
+    app.state.notice_writer.wake()
+    yield
 
 
 def healthz(served: RegistryDep, _caller: CallerDep) -> dict[str, str]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from fastapi import Response
+from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from socialcredit.store import outbox
 
 #: The route label of a request no route answered (an unknown path, a body refused unread).
 UNROUTED = "unrouted"
@@ -41,7 +43,7 @@ AUDIT = Counter(
     "scs_audit_entries", "Audit log entries written, by action and result", ["action", "result"]
 )
 NOTICES_PENDING = Gauge(
-    "scs_notices_pending", "Subjects waiting for notices after their records landed"
+    "scs_notices_pending", "Subjects owed a look at their notices after their records landed"
 )
 RATE_LIMITED = Counter(
     "scs_rate_limited_requests", "Requests refused with 429, by the caller's role", ["role"]
@@ -76,8 +78,11 @@ def submitted(accepted: int, duplicates: int, rejected: int) -> None:
             RECORDS.labels(status).inc(count)
 
 
-def exposition() -> Response:
-    """The metrics, for a Prometheus scrape."""
+def exposition(request: Request) -> Response:
+    """The metrics, for a Prometheus scrape. The notices owed are counted in the database
+    at the scrape: notice workers in other processes settle them too."""
+    with request.app.state.registry.engine.connect() as conn:
+        NOTICES_PENDING.set(outbox.owed_count(conn))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -28,7 +28,7 @@ from socialcredit.api.errors import (
     FieldProblem,
     invalid_field,
 )
-from socialcredit.api.notice_queue import NoticeQueue
+from socialcredit.api.notice_queue import NoticeWriter
 from socialcredit.intake import PreparedRow
 from socialcredit.records import FieldError, RecordRejected
 from socialcredit.store.cases import MAX_REASON
@@ -94,30 +94,18 @@ async def submit(
 ) -> Response:
     """Submit one record (a JSON object) or a batch (an array of up to 10,000).
 
-    The subjects of the adverse records that landed get their notices right after the
-    answer is sent (``notice_queue``); a check would write them first in any case."""
+    The subjects of the adverse records that land are marked as owed their notices in the
+    same transaction, and get them right after the answer is sent (``notice_queue``); a
+    check would write them first in any case."""
     items = _items(await bodies.read(request, MAX_BODY))
-    landed: list[PreparedRow] = []
-    answer = await run_in_threadpool(_submit, served, key, items, landed)
+    answer = await run_in_threadpool(_submit, served, key, items)
     metrics.submitted(answer["accepted"], answer["duplicates"], answer["rejected"])
-    queue: NoticeQueue = request.app.state.notice_queue
-    queue.add(_told(served, landed))
+    if answer["accepted"]:
+        writer: NoticeWriter = request.app.state.notice_writer
+        writer.wake()
     # Sent as built: the answer has the shape of ``Submission`` (the documented model), and
     # validating a thousand results through it again would cost more than storing them.
     return Response(orjson.dumps(answer), media_type="application/json")
-
-
-def _told(served: Registry, landed: list[PreparedRow]) -> list[str]:
-    """The keyed hashes of the subjects of the adverse records among ``landed``: only those
-    can call for a notice (a positive record may end a restriction; it starts none)."""
-    types = served.record_types()
-    return list(
-        dict.fromkeys(
-            key
-            for _kind, key, _display, content, _digest in landed
-            if (t := types.get(content[3])) is None or t.polarity != "positive"
-        )
-    )
 
 
 def _items(body: bytes) -> list[Any]:
@@ -137,13 +125,11 @@ def _items(body: bytes) -> list[Any]:
     return items
 
 
-def _submit(
-    served: Registry, key: ApiKey, items: list[Any], landed: list[PreparedRow] | None = None
-) -> dict[str, Any]:
+def _submit(served: Registry, key: ApiKey, items: list[Any]) -> dict[str, Any]:
     """Validate and prepare each item as ``scs import`` does (the quick path for the plain
     case, the full validator naming every error otherwise), then append the good ones in one
-    transaction; ``landed`` receives the records that were new. Returns the ``Submission``
-    as JSON."""
+    transaction, which also marks the notices they call for as owed. Returns the
+    ``Submission`` as JSON."""
     preparer = served.preparer()
     outcome: dict[int, dict[str, Any]] = {}
     valid: list[PreparedRow] = []
@@ -160,11 +146,9 @@ def _submit(
         else:
             positions.append(index)
     if valid:
-        batch = served.append_prepared(valid)
+        batch = served.append_prepared(valid, owe_notices=True)
         for pos in batch.accepted:
             outcome[positions[pos]] = _result(positions[pos], "accepted")
-            if landed is not None:
-                landed.append(valid[pos])
         for pos in batch.duplicates:
             outcome[positions[pos]] = _result(positions[pos], "duplicate")
         for pos, errors in batch.rejected.items():

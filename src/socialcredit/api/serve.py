@@ -44,6 +44,16 @@ Burst = Annotated[
     ),
 ]
 
+NoticeWorkers = Annotated[
+    int,
+    typer.Option(
+        "--notice-workers",
+        envvar="SCS_NOTICE_WORKERS",
+        min=0,
+        help="Processes writing the notices submissions leave owed; 0: the server does it",
+    ),
+]
+
 
 @user_errors
 def serve(
@@ -53,6 +63,7 @@ def serve(
     port: Port = 8000,
     rate: Rate = 1000.0,
     burst: Burst = 2000,
+    notice_workers: NoticeWorkers = 0,
 ) -> None:
     """Serve the registry's HTTP API and web pages (docs at /docs, schema at /openapi.json)."""
     registry = Registry.open(db, secret_file)
@@ -60,7 +71,7 @@ def serve(
     def announce(url: str) -> None:
         err.print(f"serving {registry.url} on {url}", markup=False, highlight=False)
 
-    run(registry, host, port, rate, burst, announce)
+    run(registry, host, port, rate, burst, announce, notice_workers)
 
 
 def run(
@@ -70,19 +81,25 @@ def run(
     rate: float,
     burst: int,
     ready: Callable[[str], None],
+    notice_workers: int = 0,
 ) -> None:
-    """Listen on ``host``:``port``, call ``ready`` with the URL, and serve until stopped."""
+    """Listen on ``host``:``port``, call ``ready`` with the URL, and serve until stopped;
+    with ``notice_workers`` processes writing the notices owed (``notice_worker``), or the
+    server itself when there are none."""
     import uvicorn
 
+    from socialcredit import notice_worker
     from socialcredit.api.app import create_app
     from socialcredit.api.limits import RateLimit
 
-    app = create_app(registry, RateLimit(rate, burst))
+    app = create_app(registry, RateLimit(rate, burst), write_notices=notice_workers == 0)
     sock = listen(host, port)
+    workers = notice_worker.start(registry, notice_workers)
     ready(url_of(sock))
     # No access log: request lines carry resident numbers (a check's query, a report's path),
-    # and who asked about whom belongs in the audit log only.
-    config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="off")
+    # and who asked about whom belongs in the audit log only. The lifespan starts the
+    # server's own notice writer on what an earlier run left owed.
+    config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     settle()
     # uvicorn shuts down gracefully on SIGINT or SIGTERM and then raises the signal again;
@@ -94,6 +111,7 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+        notice_worker.stop(workers)
 
 
 #: The collector's thresholds while serving (CPython's default: 700, 10, 10). With the

@@ -8,13 +8,16 @@ schema through the same Alembic migrations; there the chain-head row lock serial
 from __future__ import annotations
 
 import os
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_URL = "sqlite:///socialcredit.db"
@@ -91,11 +94,14 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def placeholder(conn: Connection) -> str:
+    """The driver's parameter marker, for SQL sent past SQLAlchemy on hot paths: ``?`` for
+    sqlite3, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def alembic_config(engine: Engine) -> Config:
-    config = Config()
-    config.set_main_option(
-        "script_location", str(resources.files("socialcredit.store").joinpath("migrations"))
-    )
+    config = alembic_config_for_scripts()
     config.attributes["engine"] = engine
     return config
 
@@ -103,6 +109,28 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Create the schema or bring it up to the newest migration (idempotent)."""
     command.upgrade(alembic_config(engine), "head")
+
+
+@cache
+def _head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config_for_scripts()).get_current_head()
+
+
+def alembic_config_for_scripts() -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("socialcredit.store").joinpath("migrations"))
+    )
+    return config
+
+
+def schema_behind(engine: Engine) -> tuple[str | None, str] | None:
+    """``(stored, newest)`` revisions if the database's schema is older than this version of
+    socialcredit needs (``scs init`` upgrades it), else None."""
+    with engine.connect() as conn:
+        stored = MigrationContext.configure(conn).get_current_revision()
+    newest = _head()
+    return None if newest is None or stored == newest else (stored, newest)
 
 
 def is_initialised(engine: Engine) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.intake import CONTENT_COLUMNS, PreparedRow, content_digest, content_of
 from socialcredit.records import FieldError
+from socialcredit.store.database import placeholder
 from socialcredit.store.schema import chain_heads, ledger, subjects
 
 LEDGER = "ledger"
@@ -66,6 +67,8 @@ class BatchResult:
     accepted: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     rejected: dict[int, list[FieldError]] = field(default_factory=dict)
+    #: The ledger's last sequence number once the batch is in (0 if nothing was read).
+    seq: int = 0
 
 
 class AmendError(ValueError):
@@ -193,6 +196,7 @@ def append_prepared(
             result.duplicates.append(pos)
     if chained.rows:
         set_head(conn, chained.seq, chained.head)
+    result.seq = chained.seq
     return result
 
 
@@ -241,16 +245,12 @@ def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """
     if not rows:
         return
-    mark = _mark(conn)
+    mark = placeholder(conn)
     conn.exec_driver_sql(
         f"INSERT INTO ledger ({', '.join(ENTRY_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))})",
         list(rows),
     )
-
-
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def _kind_conflict(entry: SubjectEntry, kind: str) -> FieldError:
@@ -292,7 +292,7 @@ def _select_in(
     SQLAlchemy's expanding IN parameters cost more per value than the index lookup itself,
     and an import runs hundreds of these per batch.
     """
-    mark = _mark(conn)
+    mark = placeholder(conn)
     for start in range(0, len(values), LOOKUP_CHUNK):
         chunk = values[start : start + LOOKUP_CHUNK]
         sql = template.format(mark=mark, marks=", ".join([mark] * len(chunk)))
@@ -332,7 +332,7 @@ class SubjectResolver:
                     (first + n, kind, key, display, content[12])
                     for n, (kind, key, display, content, _) in enumerate(new)
                 ]
-                mark = _mark(conn)
+                mark = placeholder(conn)
                 conn.exec_driver_sql(
                     "INSERT INTO subjects (id, kind, key, display, name) "
                     f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
@@ -352,6 +352,10 @@ class SubjectResolver:
             entry = known[key]
             out.append(entry if entry.kind == kind else _kind_conflict(entry, kind))
         return out
+
+    def id_of(self, key: str) -> int:
+        """The row id of a subject ``ensure`` has seen in this transaction."""
+        return self._cache[key].id
 
     def forget(self) -> None:
         self._cache.clear()

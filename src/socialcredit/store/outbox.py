@@ -8,12 +8,13 @@ each notice with the channel and the time; an undelivered notice is retried on t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from socialcredit import clock
@@ -22,7 +23,8 @@ from socialcredit.records import Record
 from socialcredit.rulebook.model import Rulebook
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import queries
-from socialcredit.store.schema import notices, subjects
+from socialcredit.store.database import placeholder
+from socialcredit.store.schema import notices, notices_owed, subjects
 
 if TYPE_CHECKING:
     from socialcredit.store.registry import Registry
@@ -99,12 +101,74 @@ def notify_subjects(
     registry: Registry, subject_ids: Sequence[int], as_of: date | None = None
 ) -> int:
     """``notify`` for many subjects at once, with a few queries per 500 of them instead of
-    several each, and the new notices written in one transaction: what a provider's batch of
-    1,000 records calls for after it lands (``api.notice_queue``)."""
+    several each, and the new notices written in one transaction."""
+    wanted = _wanted(registry, subject_ids, as_of or clock.today())
+    if not wanted:
+        return 0
+    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
+        return ensure_many(conn, wanted)
+
+
+# -- notices owed -------------------------------------------------------------------------------
+#: Subjects a notice writer takes at a time: its reads and its one write transaction stay short.
+ROUND = 1_000
+_OWE = (
+    "INSERT INTO notices_owed (subject_id, seq) VALUES ({m}, {m}) "
+    "ON CONFLICT (subject_id) DO UPDATE SET seq = excluded.seq"
+)
+_OWED = "SELECT subject_id, seq FROM notices_owed ORDER BY subject_id LIMIT {m}"
+_SETTLE = "DELETE FROM notices_owed WHERE subject_id = {m} AND seq = {m}"
+
+
+def owe(conn: Connection, subject_ids: Iterable[int], seq: int) -> int:
+    """Mark subjects as owed a look at their notices, in the writer transaction that lands
+    the adverse records calling for it (``seq``: the ledger's sequence number after them).
+    Only adverse records call for one: a positive record may end a restriction, never start
+    one. Returns how many subjects were marked."""
+    rows = [(subject_id, seq) for subject_id in dict.fromkeys(subject_ids)]
+    if rows:
+        conn.exec_driver_sql(_OWE.format(m=placeholder(conn)), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one ``drain`` did: subjects looked at, notices written."""
+
+    subjects: int
+    written: int
+
+
+def drain(registry: Registry, limit: int = ROUND, as_of: date | None = None) -> Round:
+    """Write the notices of up to ``limit`` subjects owed them, and settle those subjects in
+    the same transaction. A subject marked again meanwhile (a later record, a higher ``seq``)
+    stays owed, and the next round looks at it again; two writers at once may both look at a
+    subject, and write its notices once (``ensure_many``)."""
+    with registry.engine.connect() as conn:
+        owed = [
+            (int(subject_id), int(seq))
+            for subject_id, seq in conn.exec_driver_sql(_OWED.format(m=placeholder(conn)), (limit,))
+        ]
+    if not owed:
+        return Round(0, 0)
+    wanted = _wanted(registry, [subject_id for subject_id, _ in owed], as_of or clock.today())
+    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
+        written = ensure_many(conn, wanted)
+        conn.exec_driver_sql(_SETTLE.format(m=placeholder(conn)), owed)
+    return Round(len(owed), written)
+
+
+def owed_count(conn: Connection) -> int:
+    """How many subjects are owed a look at their notices (the ``scs_notices_pending`` gauge)."""
+    return int(conn.execute(select(func.count()).select_from(notices_owed)).scalar_one())
+
+
+def _wanted(registry: Registry, subject_ids: Sequence[int], moment: date) -> dict[int, list[Draft]]:
+    """The notices the subjects' current results call for that they do not have yet, by
+    subject: a few queries per ``queries.LOOKUP_CHUNK`` subjects, every active rulebook."""
     from socialcredit.disputes import counting
     from socialcredit.store import cases
 
-    moment = as_of or clock.today()
     names = [a.name for a in registry.active_rulebooks()] or ["rongcheng"]
     books = [registry.rulebook(name) for name in names]
     with registry.engine.connect() as conn:
@@ -123,10 +187,7 @@ def notify_subjects(
         ]
         if new:
             wanted[subject_id] = new
-    if not wanted:
-        return 0
-    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
-        return ensure_many(conn, wanted)
+    return wanted
 
 
 def _notice_keys(conn: Connection, subject_ids: Sequence[int]) -> dict[int, set[str]]:

@@ -32,7 +32,7 @@ from socialcredit.providers import Provider, make_provider
 from socialcredit.records import FieldError, Record, RecordValidator, canonical_bytes
 from socialcredit.rulebook import Rulebook, RulebookError, load_rulebook, shipped_names
 from socialcredit.scoring import Result, evaluate
-from socialcredit.store import audit, database, ledger, queries
+from socialcredit.store import audit, database, ledger, outbox, queries
 from socialcredit.store import rulebooks as activations
 from socialcredit.store.read_cache import ReadCache
 from socialcredit.store.schema import (
@@ -173,6 +173,12 @@ class Registry:
                 f"{engine.url.render_as_string(hide_password=True)} is not a socialcredit "
                 "registry yet: run `scs init` first"
             )
+        behind = database.schema_behind(engine)
+        if behind is not None:
+            raise RegistryError(
+                f"{engine.url.render_as_string(hide_password=True)} has the schema of revision "
+                f"{behind[0]}; this socialcredit needs {behind[1]}: run `scs init` to upgrade it"
+            )
         with engine.connect() as conn:
             values = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         path = secret_file or default_secret_path(values["database_id"])
@@ -304,9 +310,27 @@ class Registry:
         """Append validated records in one transaction (see ``ledger.append_prepared``)."""
         return self.append_prepared([self._hasher.prepare_record(r) for r in records])
 
-    def append_prepared(self, items: Sequence[PreparedRow]) -> ledger.BatchResult:
+    def append_prepared(
+        self, items: Sequence[PreparedRow], *, owe_notices: bool = False
+    ) -> ledger.BatchResult:
+        """Append prepared records in one transaction. With ``owe_notices`` the subjects of
+        the adverse records that landed are marked, in that transaction, as owed their
+        notices (``outbox.owe``), so that no crash can lose the notices a batch calls for."""
+        types = self.record_types() if owe_notices else {}
         with self._writing() as conn:
-            return ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
+            batch = ledger.append_prepared(conn, items, self.resolver, clock.timestamp())
+            if owe_notices and batch.accepted:
+                adverse = (items[pos] for pos in batch.accepted)
+                outbox.owe(
+                    conn,
+                    (
+                        self.resolver.id_of(key)
+                        for _kind, key, _display, content, _digest in adverse
+                        if (t := types.get(content[3])) is None or t.polarity != "positive"
+                    ),
+                    batch.seq,
+                )
+            return batch
 
     def writing(self) -> AbstractContextManager[Connection]:
         """A writer transaction for several registry writes that must land together."""

@@ -256,6 +256,18 @@ notices = Table(
     UniqueConstraint("subject_id", "key", name="uq_notices_subject_key"),
 )
 
+#: Subjects owed a look at their notices: written in the transaction that lands an adverse
+#: record, deleted in the transaction that writes the notices it calls for. A crash between
+#: the two leaves the row, and the next notice writer picks it up (``outbox.drain``). ``seq``
+#: is the ledger entry that last called for it: a writer that read the subject before a later
+#: entry landed deletes nothing, so the later entry is looked at too.
+notices_owed = Table(
+    "notices_owed",
+    metadata,
+    Column("subject_id", Integer, ForeignKey("subjects.id"), primary_key=True, autoincrement=False),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+)
+
 #: Ledger entries whose personal data was erased after the rulebook's retention period: the
 #: content columns are blanked, the stored content hash stays, so the chain still verifies.
 shredded = Table(
