@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from socialcredit import clock
 from socialcredit.notices import Channel, Draft, drafts
@@ -46,22 +45,23 @@ def ensure_many(conn: Connection, wanted: Mapping[int, Sequence[Draft]]) -> int:
     have = _notice_keys(conn, list(wanted))
     stamp = clock.timestamp()
     rows = [
-        {
-            "subject_id": subject_id,
-            "key": d.key,
-            "created_at": stamp,
-            "body": orjson.dumps(d.body).decode(),
-        }
+        (subject_id, d.key, stamp, orjson.dumps(d.body).decode())
         for subject_id, drafts in wanted.items()
         for d in dict((d.key, d) for d in drafts).values()
         if d.key not in have.get(subject_id, ())
     ]
     if rows:
         # Two checks of one subject at once may both find a notice missing: the second
-        # insert then does nothing rather than fail the check.
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(notices).on_conflict_do_nothing(), rows)
+        # insert then does nothing rather than fail the check. At the driver: SQLAlchemy's
+        # compiling and parameter processing cost a notice writer more than SQLite's insert.
+        conn.exec_driver_sql(_INSERT.format(m=placeholder(conn)), rows)
     return len(rows)
+
+
+_INSERT = (
+    "INSERT INTO notices (subject_id, key, created_at, body) VALUES ({m}, {m}, {m}, {m}) "
+    "ON CONFLICT (subject_id, key) DO NOTHING"
+)
 
 
 def notify(registry: Registry, file: queries.SubjectFile, as_of: date | None = None) -> int:
