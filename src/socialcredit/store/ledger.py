@@ -9,7 +9,7 @@ so any edit of a stored value, or of a subject's key, shows up as the first bad 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.intake import CONTENT_COLUMNS, PreparedRow, content_digest, content_of
 from socialcredit.records import FieldError
-from socialcredit.store.database import placeholder
+from socialcredit.store.database import placeholder, select_in
 from socialcredit.store.schema import chain_heads, ledger, subjects
 
 LEDGER = "ledger"
@@ -38,7 +38,6 @@ ERASED_COLUMNS = (
     "subject_name",
     "reason",
 )
-LOOKUP_CHUNK = 500
 
 #: Column order of the tuples ``insert_entries`` takes.
 ENTRY_COLUMNS = (
@@ -274,7 +273,7 @@ def _stored_hashes(
         by_provider.setdefault(provider, []).append(ref)
     found: dict[tuple[str, str], bytes] = {}
     for provider, refs in by_provider.items():
-        for ref, digest in _select_in(
+        for ref, digest in select_in(
             conn,
             "SELECT ref, content_hash FROM ledger WHERE provider = {mark} AND ref IN ({marks})",
             refs,
@@ -282,21 +281,6 @@ def _stored_hashes(
         ):
             found[(provider, ref)] = bytes(digest)
     return found
-
-
-def _select_in(
-    conn: Connection, template: str, values: Sequence[Any], leading: tuple[Any, ...] = ()
-) -> Iterator[tuple[Any, ...]]:
-    """Run ``template`` with an IN list over ``values`` in chunks, at the driver level.
-
-    SQLAlchemy's expanding IN parameters cost more per value than the index lookup itself,
-    and an import runs hundreds of these per batch.
-    """
-    mark = placeholder(conn)
-    for start in range(0, len(values), LOOKUP_CHUNK):
-        chunk = values[start : start + LOOKUP_CHUNK]
-        sql = template.format(mark=mark, marks=", ".join([mark] * len(chunk)))
-        yield from conn.exec_driver_sql(sql, (*leading, *chunk))
 
 
 class SubjectResolver:
@@ -361,7 +345,7 @@ class SubjectResolver:
         self._cache.clear()
 
     def _load(self, conn: Connection, keys: Iterable[str]) -> None:
-        for sid, kind, key in _select_in(
+        for sid, kind, key in select_in(
             conn, "SELECT id, kind, key FROM subjects WHERE key IN ({marks})", list(keys)
         ):
             self._cache[key] = SubjectEntry(sid, kind, key)

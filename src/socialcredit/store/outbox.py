@@ -22,7 +22,7 @@ from socialcredit.records import Record
 from socialcredit.rulebook.model import Rulebook
 from socialcredit.scoring import Result, evaluate
 from socialcredit.store import queries
-from socialcredit.store.database import placeholder
+from socialcredit.store.database import placeholder, select_in
 from socialcredit.store.schema import notices, notices_owed, subjects
 
 if TYPE_CHECKING:
@@ -37,25 +37,35 @@ def ensure(conn: Connection, subject_id: int, wanted: Sequence[Draft]) -> int:
 
 
 def ensure_many(conn: Connection, wanted: Mapping[int, Sequence[Draft]]) -> int:
-    """``ensure`` for many subjects: one look-up per ``LOOKUP_CHUNK`` of them and one insert
-    for all, which is what a provider's batch of a thousand records calls for."""
+    """``ensure`` for many subjects: one look-up per ``database.IN_CHUNK`` of them and one insert
+    for all. The look-up spares building the bodies of notices already written."""
     wanted = {subject_id: drafts for subject_id, drafts in wanted.items() if drafts}
     if not wanted:
         return 0
     have = _notice_keys(conn, list(wanted))
+    return _insert(
+        conn,
+        {
+            subject_id: [d for d in drafts if d.key not in have.get(subject_id, ())]
+            for subject_id, drafts in wanted.items()
+        },
+    )
+
+
+def _insert(conn: Connection, wanted: Mapping[int, Sequence[Draft]]) -> int:
+    """Insert the drafts; return how many were new. Two writers may both find a notice
+    missing (two checks, a check and a notice worker): the second insert then does nothing
+    rather than fail, and is not counted. At the driver: SQLAlchemy's compiling and
+    parameter processing cost a notice writer more than SQLite's insert."""
     stamp = clock.timestamp()
     rows = [
         (subject_id, d.key, stamp, orjson.dumps(d.body).decode())
         for subject_id, drafts in wanted.items()
         for d in dict((d.key, d) for d in drafts).values()
-        if d.key not in have.get(subject_id, ())
     ]
-    if rows:
-        # Two checks of one subject at once may both find a notice missing: the second
-        # insert then does nothing rather than fail the check. At the driver: SQLAlchemy's
-        # compiling and parameter processing cost a notice writer more than SQLite's insert.
-        conn.exec_driver_sql(_INSERT.format(m=placeholder(conn)), rows)
-    return len(rows)
+    if not rows:
+        return 0
+    return int(conn.exec_driver_sql(_INSERT.format(m=placeholder(conn)), rows).rowcount)
 
 
 _INSERT = (
@@ -105,8 +115,8 @@ def notify_subjects(
     wanted = _wanted(registry, subject_ids, as_of or clock.today())
     if not wanted:
         return 0
-    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
-        return ensure_many(conn, wanted)
+    with registry.writer.begin() as conn:
+        return _insert(conn, wanted)
 
 
 # -- notices owed -------------------------------------------------------------------------------
@@ -143,7 +153,7 @@ def drain(registry: Registry, limit: int = ROUND, as_of: date | None = None) -> 
     """Write the notices of up to ``limit`` subjects owed them, and settle those subjects in
     the same transaction. A subject marked again meanwhile (a later record, a higher ``seq``)
     stays owed, and the next round looks at it again; two writers at once may both look at a
-    subject, and write its notices once (``ensure_many``)."""
+    subject, and write its notices once (``_insert``)."""
     with registry.engine.connect() as conn:
         owed = [
             (int(subject_id), int(seq))
@@ -152,8 +162,8 @@ def drain(registry: Registry, limit: int = ROUND, as_of: date | None = None) -> 
     if not owed:
         return Round(0, 0)
     wanted = _wanted(registry, [subject_id for subject_id, _ in owed], as_of or clock.today())
-    with registry.writer.begin() as conn:  # ``ensure`` looks again under the writer's lock
-        written = ensure_many(conn, wanted)
+    with registry.writer.begin() as conn:
+        written = _insert(conn, wanted)
         conn.exec_driver_sql(_SETTLE.format(m=placeholder(conn)), owed)
     return Round(len(owed), written)
 
@@ -165,7 +175,7 @@ def owed_count(conn: Connection) -> int:
 
 def _wanted(registry: Registry, subject_ids: Sequence[int], moment: date) -> dict[int, list[Draft]]:
     """The notices the subjects' current results call for that they do not have yet, by
-    subject: a few queries per ``queries.LOOKUP_CHUNK`` subjects, every active rulebook."""
+    subject: a few queries per 500 subjects, every active rulebook."""
     from socialcredit.disputes import counting
     from socialcredit.store import cases
 
@@ -191,12 +201,12 @@ def _wanted(registry: Registry, subject_ids: Sequence[int], moment: date) -> dic
 
 
 def _notice_keys(conn: Connection, subject_ids: Sequence[int]) -> dict[int, set[str]]:
+    """The keys of the notices the subjects have, by subject (at the driver: a subject may
+    have dozens, and a round reads a thousand subjects')."""
     found: dict[int, set[str]] = {}
-    for start in range(0, len(subject_ids), queries.LOOKUP_CHUNK):
-        chunk = subject_ids[start : start + queries.LOOKUP_CHUNK]
-        query = select(notices.c.subject_id, notices.c.key).where(notices.c.subject_id.in_(chunk))
-        for subject_id, key in conn.execute(query):
-            found.setdefault(int(subject_id), set()).add(str(key))
+    sql = "SELECT subject_id, key FROM notices WHERE subject_id IN ({marks})"
+    for subject_id, key in select_in(conn, sql, subject_ids):
+        found.setdefault(int(subject_id), set()).add(str(key))
     return found
 
 
