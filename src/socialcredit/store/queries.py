@@ -8,7 +8,7 @@ and the whole registry streams through the same query ordered by subject, so re-
 never holds more than one subject's entries in memory.
 
 The query runs at the driver (``_fetch``): SQLAlchemy's row processing (its ``Date`` type
-parses SQLite's ISO text with a regular expression) cost three times the query itself on the
+parses SQLite's ISO text with a regular expression) cost about three times the query on the
 hot paths (checks, the change feed, notices after a batch). Its text is still compiled from the
 one SQLAlchemy ``select`` (``_entries``), and its rows become ``Entry`` tuples, typed the same
 on SQLite and PostgreSQL.
@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from functools import cache
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Dialect, Select, and_, literal_column, select
@@ -207,7 +208,8 @@ def stream_subjects(
     conn: Connection, batch: int = STREAM_BATCH
 ) -> Iterator[tuple[Subject, list[Entry]]]:
     """Every subject with its entries, one subject at a time, from one ordered query."""
-    rows = conn.execution_options(yield_per=batch).exec_driver_sql(_sql(conn, None))
+    result = conn.execution_options(yield_per=batch).exec_driver_sql(_sql(conn, None))
+    rows = chain.from_iterable(result.partitions(batch))  # ``batch`` rows a fetch, not one
     for entries in _by_subject(_typed(conn, rows)):
         yield _subject_of(entries[0]), entries
 
