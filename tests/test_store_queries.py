@@ -9,11 +9,20 @@ import pytest
 from sqlalchemy import event
 
 from socialcredit.identifiers import SubjectKind
-from socialcredit.store.queries import EntryStatus, read_file, stream_subjects
+from socialcredit.records import Record, SubjectRef
+from socialcredit.store import queries
+from socialcredit.store.queries import (
+    EntryStatus,
+    Subject,
+    read_file,
+    read_records,
+    stream_subjects,
+)
 from socialcredit.store.registry import Registry, SubjectNotFound
 from tests.conftest import ORG, PERSON, PERSON_2, PERSON_15, record
 
 PERSON_KIND = SubjectKind.PERSON
+ORG_KIND = SubjectKind.ORGANISATION
 
 
 def submit(registry: Registry, *records: dict[str, Any]) -> None:
@@ -191,3 +200,122 @@ def test_streaming_gives_each_subject_once_with_only_its_own_entries(
         ("110105********002X", ["T-0001", "T-0003"]),
         ("371082********1239", ["T-0002"]),
     ]
+
+
+def test_read_records_gives_what_counts_for_each_subject_asked_for(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Corrections (of corrections), a revocation, a repair relating to a corrected listing,
+    a subject named by a later record, amounts, quantities and dates, on both stores, against
+    records written out by hand."""
+    court = {"provider": "court.rongcheng", "legal_basis": "Civil Procedure Law art. 255"}
+    debtor = {"type": "court.dishonest_debtor", **court}
+    lee = {"kind": "person", "id": PERSON, "name": "Li Lei"}
+    submit(
+        registry,
+        record(),  # creates the subject without a name
+        record(ref="T-0002", subject=lee, occurred_on="2025-07-01", reported_on="2025-07-03"),
+        record(ref="T-0003", occurred_on="2025-08-01"),
+        record(
+            ref="T-0004", subject={"kind": "person", "id": PERSON_2}, evidence="photo 7", quantity=2
+        ),
+        record(
+            provider="market.weihai",
+            ref="M-1",
+            type="permit.unlicensed",
+            subject={"kind": "organisation", "id": ORG},
+            amount=5000.5,
+        ),
+        record(ref="D-1", **debtor),
+    )
+    correct(registry, "T-0001", ref="T-0001-c1", amount=150)
+    correct(registry, "T-0001-c1", ref="T-0001-c2", amount=100)
+    registry.revoke("police.traffic", "T-0003", "wrong plate number")
+    correct(registry, "D-1", ref="D-1-c1", **debtor)
+    correct(registry, "D-1-c1", ref="D-1-c2", occurred_on="2025-05-30", **debtor)
+    performed = {"type": "court.judgment_performed", "occurred_on": "2026-01-10", **court}
+    submit(registry, record(ref="P-1", relates_to="D-1", **performed))
+
+    ids = {}
+    for kind, number in ((PERSON_KIND, PERSON), (PERSON_KIND, PERSON_2), (ORG_KIND, ORG)):
+        found = registry.find_subject(kind, number)
+        assert found is not None
+        ids[number] = found.id
+    lei = SubjectRef(PERSON_KIND, "110105********002X", "Li Lei")
+    traffic = {"provider": "police.traffic", "type": "traffic.fine_le_500"}
+    basis = "Road Traffic Safety Law art. 90"
+    expected = {
+        ids[PERSON]: (
+            Subject(ids[PERSON], PERSON_KIND, lei.id, "Li Lei"),
+            [
+                Record(
+                    **traffic,
+                    ref="T-0002",
+                    subject=lei,
+                    occurred_on=date(2025, 7, 1),
+                    reported_on=date(2025, 7, 3),
+                    amount=200.0,
+                    legal_basis=basis,
+                ),
+                Record(
+                    **traffic,
+                    ref="T-0001-c2",
+                    subject=lei,
+                    occurred_on=date(2025, 6, 1),
+                    amount=100.0,
+                    legal_basis=basis,
+                ),
+                Record(
+                    **debtor, ref="D-1-c2", subject=lei, occurred_on=date(2025, 5, 30), amount=200.0
+                ),
+                Record(
+                    **performed | {"occurred_on": date(2026, 1, 10)},
+                    ref="P-1",
+                    subject=lei,
+                    amount=200.0,
+                    relates_to="D-1-c2",
+                ),
+            ],
+        ),
+        ids[PERSON_2]: (
+            Subject(ids[PERSON_2], PERSON_KIND, "371082********1239", None),
+            [
+                Record(
+                    **traffic,
+                    ref="T-0004",
+                    subject=SubjectRef(PERSON_KIND, "371082********1239"),
+                    occurred_on=date(2025, 6, 1),
+                    amount=200.0,
+                    evidence="photo 7",
+                    quantity=2.0,
+                    legal_basis=basis,
+                ),
+            ],
+        ),
+        ids[ORG]: (
+            Subject(ids[ORG], ORG_KIND, ORG, None),
+            [
+                Record(
+                    "market.weihai",
+                    "M-1",
+                    SubjectRef(ORG_KIND, ORG),
+                    "permit.unlicensed",
+                    date(2025, 6, 1),
+                    amount=5000.5,
+                    legal_basis=basis,
+                ),
+            ],
+        ),
+    }
+    asked = [ids[ORG], 10**9, ids[PERSON], ids[PERSON], ids[PERSON_2]]  # one has no file
+    with registry.engine.connect() as conn:
+        found = read_records(conn, asked)
+        monkeypatch.setattr(queries, "LOOKUP_CHUNK", 2)
+        chunked = read_records(conn, asked)
+    assert found == expected and chunked == expected
+    assert list(found) == [ids[PERSON], ids[PERSON_2], ids[ORG]]  # by first entry, as before
+    for _, records in found.values():
+        for r in records:
+            assert type(r.occurred_on) is date and type(r.amount) is float
+            assert r.reported_on is None or type(r.reported_on) is date
+            assert r.quantity is None or type(r.quantity) is float
