@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Dialect, Select, and_, literal_column, select
 
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record, SubjectRef
+from socialcredit.store.database import placeholder
 from socialcredit.store.schema import ledger, subjects
 
 #: Rows fetched at a time when streaming the whole ledger.
@@ -251,8 +252,7 @@ def _sql(conn: Connection, count: int | None) -> str:
         text = _TEXTS[key] = _compile(conn.dialect, filtered=count is not None)
     if count is None:
         return text
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return text.replace(_IDS, ", ".join([mark] * count))
+    return text.replace(_IDS, ", ".join([placeholder(conn)] * count))
 
 
 def _compile(dialect: Dialect, filtered: bool) -> str:
