@@ -296,3 +296,36 @@ def test_migration_0005_adds_the_notices_owed_as_the_schema_has_them(db_url: str
         Registry.open(db_url)  # an older schema is refused by name, not met by a failing query
     Registry.init(db_url)
     assert Registry.open(db_url).engine is not None
+
+
+# -- imports owe notices too ---------------------------------------------------------------------
+def test_an_import_marks_its_adverse_subjects_and_notices_work_writes_them(
+    registry: Registry, db_url: str, tmp_path: Path
+) -> None:
+    from tests.test_cli import ok, out, write_jsonl
+
+    path = write_jsonl(tmp_path / "in.jsonl", DEBTOR, record(ref="T-1"))
+    assert out(ok("import", path, "--db", db_url))["accepted"] == 2
+    (debtor,) = ids(registry, PERSON)
+    assert set(owed(registry)) == {debtor} and written(registry) == []
+    assert out(ok("notices", "work", "--once", "--db", db_url))["written"] >= 2
+    assert owed(registry) == {}
+    assert out(ok("notices", "work", "--once", "--db", db_url)) == {"written": 0}
+
+
+def test_a_serving_server_writes_the_notices_of_an_import_made_meanwhile(
+    registry: Registry,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from socialcredit.api.app import create_app
+
+    app = create_app(registry)
+    app.state.notice_writer.idle = 0.05
+    with TestClient(app):
+        submit(registry, DEBTOR)  # as ``scs import`` does, behind the server's back
+        for _ in range(200):
+            if not owed(registry):
+                break
+            time.sleep(0.05)
+    assert owed(registry) == {} and len(written(registry)) >= 2

@@ -330,7 +330,7 @@ def _run(
         summary.rows += chunk.rows
         rejections = list(chunk.rejected)
         if chunk.prepared:
-            result = registry.append_prepared(chunk.prepared)
+            result = registry.append_prepared(chunk.prepared, owe_notices=True)
             summary.accepted += len(result.accepted)
             summary.duplicates += len(result.duplicates)
             for index, errors in result.rejected.items():

@@ -111,10 +111,12 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """On start, work off the notices a previous run left owed (it may have stopped between
-    a submission and its notices)."""
-    app.state.notice_writer.wake()
+    """While serving, the notice writer works off what is owed: on start what a previous
+    run left (it may have stopped between a submission and its notices) or an import
+    marked, then what submissions and other writers mark."""
+    app.state.notice_writer.start()
     yield
+    await app.state.notice_writer.stop()
 
 
 def healthz(served: RegistryDep, _caller: CallerDep) -> dict[str, str]:
