@@ -107,9 +107,7 @@ def test_every_subject_of_a_batch_is_audited_in_one_transaction_and_shown_to_the
         ("check", "travel_booking", feed.ids["consumer"])
     }
     assert len({r.recorded_at for r in rows}) == 1  # one transaction, one moment
-    assert sorted(r.result for r in rows) == ["applies"] + ["does_not_apply"] * 3
-    subjects = [-1 if r.subject_id is None else r.subject_id for r in rows]
-    assert subjects == sorted(subjects)  # in subject order, for the index's sake
+    assert [r.result for r in rows] == ["applies"] + ["does_not_apply"] * 3
     for who in ("subject", "other_subject"):
         seen = feed.get("/v1/me/access-log", who).json()["entries"]
         assert [(e["key"], e["action"], e["purpose"]) for e in seen] == [
@@ -191,7 +189,7 @@ def test_the_feed_shows_each_changed_subject_with_its_current_verdicts(feed: Wor
     assert PERSON not in str(page) and PERSON_2 not in str(page)
 
     feed_reads = [r for r in audit_rows(feed.registry) if r.action == "change_feed"]
-    assert sorted((r.purpose, r.result) for r in feed_reads) == [
+    assert [(r.purpose, r.result) for r in feed_reads] == [
         ("list_mirroring", "applies"),
         ("list_mirroring", "does_not_apply"),
     ]  # the persons only: an organisation's standing is public
