@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,15 +170,20 @@ def test_a_starting_server_writes_what_an_earlier_run_left_owed(registry: Regist
     assert "scs_notices_pending 0.0" in metrics
 
 
-def test_serve_with_a_notice_worker_writes_notices_in_another_process(
-    registry: Registry, db_url: str, tmp_path: Path
-) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("one store is enough for the processes; the writes are tested on both")
-    from socialcredit.store import keys
-    from socialcredit.store.keys import Role
+@dataclass
+class Served:
+    """``scs serve --notice-workers 1`` running in a process of its own."""
 
-    _, token = keys.create(registry, Role.PROVIDER, provider="court.rongcheng")
+    url: str
+    process: subprocess.Popen[bytes]
+    workers: list[int]
+    stderr: Path
+
+
+@pytest.fixture
+def served(registry: Registry, db_url: str, tmp_path: Path) -> Iterator[Served]:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a matter of processes; the notices' writes are tested on both stores")
     source = str(Path(socialcredit.__file__).resolve().parent.parent)
     env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from socialcredit.cli import app; app()"]
@@ -189,50 +196,42 @@ def test_serve_with_a_notice_worker_writes_notices_in_another_process(
         )
     try:
         url = _served_at(stderr, server)
-        workers = _children(server.pid)
-        assert len(workers) == 1, workers
-        with httpx.Client(base_url=url, timeout=30) as client:
-            sent = client.post(
-                "/v1/records", json=DEBTOR, headers={"Authorization": f"Bearer {token}"}
-            )
-            assert sent.status_code == 200 and sent.json()["accepted"] == 1, sent.text
-            for _ in range(400):
-                if re.search(r"^scs_notices_pending 0\.0$", client.get("/metrics").text, re.M):
-                    break
-                time.sleep(0.05)
-        assert owed(registry) == {} and len(written(registry)) >= 2
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0, stderr.read_text()
-        assert all(_gone(pid) for pid in workers)  # stopped with the server
+        yield Served(url, server, _children(server.pid), stderr)
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
 
 
-def test_a_notice_worker_ends_when_its_server_is_killed(
-    registry: Registry, db_url: str, tmp_path: Path
+def test_serve_with_a_notice_worker_writes_notices_in_another_process(
+    registry: Registry, served: Served
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("a matter of processes, not of the store")
-    source = str(Path(socialcredit.__file__).resolve().parent.parent)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-c", "from socialcredit.cli import app; app()"]
-    stderr = tmp_path / "stderr.txt"
-    with stderr.open("w") as errors:
-        server = subprocess.Popen(
-            [*command, "serve", "--db", db_url, "--port", "0", "--notice-workers", "1"],
-            stderr=errors,
-            env=env,
-        )
-    _served_at(stderr, server)
-    workers = _children(server.pid)
-    server.kill()  # no chance to stop its workers
-    server.wait()
+    from socialcredit.store import keys
+    from socialcredit.store.keys import Role
+
+    _, token = keys.create(registry, Role.PROVIDER, provider="court.rongcheng")
+    assert len(served.workers) == 1, served.workers
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        sent = client.post("/v1/records", json=DEBTOR, headers={"Authorization": f"Bearer {token}"})
+        assert sent.status_code == 200 and sent.json()["accepted"] == 1, sent.text
+        for _ in range(400):
+            if re.search(r"^scs_notices_pending 0\.0$", client.get("/metrics").text, re.M):
+                break
+            time.sleep(0.05)
+    assert owed(registry) == {} and len(written(registry)) >= 2
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=30) == 0, served.stderr.read_text()
+    assert all(_gone(pid) for pid in served.workers)  # stopped with the server
+
+
+def test_a_notice_worker_ends_when_its_server_is_killed(served: Served) -> None:
+    assert served.workers
+    served.process.kill()  # no chance to stop its workers
+    served.process.wait()
     deadline = time.monotonic() + 20
-    while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+    while not all(_gone(pid) for pid in served.workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert all(_gone(pid) for pid in workers)
+    assert all(_gone(pid) for pid in served.workers)
 
 
 def _served_at(stderr: Path, server: subprocess.Popen[bytes]) -> str:
