@@ -8,7 +8,8 @@ requests. A notice worker does the same in a process of its own, so on a machine
 to spare submissions and notices run side by side. ``scs serve --notice-workers N`` starts N
 of them beside the server (and stops them with it); ``scs notices work`` runs one anywhere
 that reaches the database. Several writers at once are safe: a subject's notice is written
-once (``outbox.ensure_many``), and a subject is settled only if no later record marked it.
+once (its key is unique per subject), and a subject is settled only if no later record
+marked it.
 """
 
 from __future__ import annotations

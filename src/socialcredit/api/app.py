@@ -54,7 +54,7 @@ def create_app(
 ) -> FastAPI:
     """The app over ``registry``, its callers limited to ``rate_limit`` (default: 1,000
     requests a second, bursts of 2,000, per key). ``write_notices``: the server writes the
-    notices that submissions leave owed itself (off when ``scs notices work`` processes do)."""
+    notices that submissions leave owed itself (off when notice worker processes do)."""
     app = FastAPI(
         lifespan=_lifespan,
         title="socialcredit registry API",

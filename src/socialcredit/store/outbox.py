@@ -211,15 +211,11 @@ def _notice_keys(conn: Connection, subject_ids: Sequence[int]) -> dict[int, set[
 
 
 def sweep(registry: Registry) -> int:
-    """Notices for every subject (after a bulk import); how many were written."""
+    """Notices for every subject, a round of ``ROUND`` at a time (for a registry filled
+    before notices were owed); how many were written."""
     with registry.engine.connect() as conn:
-        ids = list(conn.execute(select(subjects.c.id)).scalars())
-    written = 0
-    for subject_id in ids:
-        with registry.engine.connect() as conn:
-            file = queries.read_file(conn, subject_id)
-        written += notify(registry, file)
-    return written
+        ids = list(conn.execute(select(subjects.c.id).order_by(subjects.c.id)).scalars())
+    return sum(notify_subjects(registry, ids[at : at + ROUND]) for at in range(0, len(ids), ROUND))
 
 
 def for_subject(conn: Connection, subject_id: int) -> list[dict[str, Any]]:
