@@ -38,8 +38,12 @@ log = logging.getLogger(__name__)
 Notices = Sequence[tuple[int, list[Draft]]]
 
 
-#: Seconds between the WAL checkpoints the group commit starts on a worker thread.
-CHECKPOINT_EVERY = 1.0
+#: Seconds between the WAL checkpoints the group commit starts on a worker thread. Each is
+#: followed by a catch-up on the loop that copies what was committed while it ran, and
+#: that grows with the audit log: once its subject index no longer fits a few pages, every
+#: group commit dirties a page per entry, and at 1 s the catch-ups took 14-33 ms (the
+#: checks' p99 20-30 ms); at 0.25 s, 8-10 ms (docs/benchmarks.md, session 6).
+CHECKPOINT_EVERY = 0.25
 
 
 class GroupCommit:
