@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -328,3 +329,30 @@ def test_a_serving_server_writes_the_notices_of_an_import_made_meanwhile(
                 break
             time.sleep(0.05)
     assert owed(registry) == {} and len(written(registry)) >= 2
+
+
+def test_notices_work_writes_as_records_come_and_stops_cleanly_on_sigterm(
+    registry: Registry, db_url: str
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a matter of processes; the notices' writes are tested on both stores")
+    source = str(Path(socialcredit.__file__).resolve().parent.parent)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", "from socialcredit.cli import app; app()"]
+    worker = subprocess.Popen(
+        [*command, "notices", "work", "--db", db_url], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        submit(registry, DEBTOR)  # lands while the worker runs
+        deadline = time.monotonic() + 30
+        while owed(registry) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert owed(registry) == {}
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0
+        assert orjson.loads(out)["written"] >= 2
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

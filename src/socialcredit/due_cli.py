@@ -266,11 +266,24 @@ def notices_work(
     ] = False,
 ) -> None:
     """Write the notices that submitted records leave owed, as they come, in a process of
-    its own (what `scs serve --notice-workers N` starts), or until none are owed (--once)."""
+    its own (what `scs serve --notice-workers N` starts), or until none are owed (--once).
+    SIGINT or SIGTERM stops it after the round under way (exit 0)."""
+    import signal
+
     from socialcredit import notice_worker
 
     registry = Registry.open(db, secret_file)
-    emit({"written": notice_worker.work(registry, once=once)})
+    stopping: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda number, _frame: stopping.append(number))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        written = notice_worker.work(registry, once=once, alive=lambda: not stopping)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    emit({"written": written})
 
 
 @notices_app.command("deliver")
