@@ -356,3 +356,17 @@ def test_notices_work_writes_as_records_come_and_stops_cleanly_on_sigterm(
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_workers_split_what_is_owed_by_share(registry: Registry) -> None:
+    other = record(ref="D-2", provider="court.rongcheng", type="court.dishonest_debtor",
+                   occurred_on="2026-02-01", subject={"kind": "person", "id": PERSON_2},
+                   legal_basis="Civil Procedure Law art. 255")  # fmt: skip
+    submit(registry, DEBTOR, other)
+    marked = sorted(owed(registry))
+    assert len(marked) == 2
+    even, odd = [s for s in marked if s % 2 == 0], [s for s in marked if s % 2 == 1]
+    assert outbox.drain(registry, share=(0, 2)).subjects == len(even)
+    assert sorted(owed(registry)) == odd  # the other worker's share is left alone
+    assert outbox.drain(registry, share=(1, 2)).subjects == len(odd)
+    assert owed(registry) == {} and outbox.drain(registry) == outbox.Round(0, 0)

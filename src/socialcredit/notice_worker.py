@@ -36,13 +36,15 @@ def work(
     once: bool = False,
     poll: float = POLL,
     alive: Callable[[], bool] = lambda: True,
+    share: tuple[int, int] = (0, 1),
 ) -> int:
     """Write the notices owed, round after round; with ``once``, stop when none are owed,
-    else look again every ``poll`` seconds while ``alive()``. Returns the notices written."""
+    else look again every ``poll`` seconds while ``alive()``. ``share``: this worker's part
+    of the subjects (``outbox.drain``). Returns the notices written."""
     written = 0
     while alive():
         try:
-            done = outbox.drain(registry)
+            done = outbox.drain(registry, share=share)
         except Exception:  # still owed: the next round tries again
             log.exception("writing the notices owed failed")
             done = outbox.Round(0, 0)
@@ -55,16 +57,16 @@ def work(
 
 
 def start(registry: Registry, count: int) -> list[BaseProcess]:
-    """``count`` worker processes over the registry's database, each ending when its parent
-    (this process) does. Spawned rather than forked: the parent has threads and open
-    connections a fork would copy. The secret travels over the spawn pipe, never in a
-    command line another user could read."""
+    """``count`` worker processes over the registry's database, each writing its share of
+    the subjects owed and ending when its parent (this process) does. Spawned rather than
+    forked: the parent has threads and open connections a fork would copy. The secret
+    travels over the spawn pipe, never in a command line another user could read."""
     url = registry.engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("spawn")
     workers: list[BaseProcess] = [
         context.Process(
             target=_run,
-            args=(url, registry.secret, os.getpid()),
+            args=(url, registry.secret, os.getpid(), (n, count)),
             name=f"scs-notice-worker-{n + 1}",
             daemon=True,
         )
@@ -82,6 +84,6 @@ def stop(workers: list[BaseProcess]) -> None:
         worker.join(timeout=10)
 
 
-def _run(url: str, secret: bytes, parent: int) -> None:
+def _run(url: str, secret: bytes, parent: int, share: tuple[int, int]) -> None:
     registry = Registry(database.open_engine(url), secret)
-    work(registry, alive=lambda: os.getppid() == parent)
+    work(registry, alive=lambda: os.getppid() == parent, share=share)

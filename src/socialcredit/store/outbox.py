@@ -126,7 +126,10 @@ _OWE = (
     "INSERT INTO notices_owed (subject_id, seq) VALUES ({m}, {m}) "
     "ON CONFLICT (subject_id) DO UPDATE SET seq = excluded.seq"
 )
-_OWED = "SELECT subject_id, seq FROM notices_owed ORDER BY subject_id LIMIT {m}"
+_OWED = (
+    "SELECT subject_id, seq FROM notices_owed WHERE subject_id {mod} {m} = {m} "
+    "ORDER BY subject_id LIMIT {m}"
+)
 _SETTLE = "DELETE FROM notices_owed WHERE subject_id = {m} AND seq = {m}"
 
 
@@ -149,15 +152,22 @@ class Round:
     written: int
 
 
-def drain(registry: Registry, limit: int = ROUND, as_of: date | None = None) -> Round:
+def drain(
+    registry: Registry,
+    limit: int = ROUND,
+    as_of: date | None = None,
+    share: tuple[int, int] = (0, 1),
+) -> Round:
     """Write the notices of up to ``limit`` subjects owed them, and settle those subjects in
-    the same transaction. A subject marked again meanwhile (a later record, a higher ``seq``)
-    stays owed, and the next round looks at it again; two writers at once may both look at a
+    the same transaction. ``share`` (i, n): only the subjects whose id is i modulo n, so that
+    n workers split what is owed rather than all take the same rounds. A subject marked again
+    meanwhile (a later record, a higher ``seq``) stays owed, and the next round looks at it
+    again; two writers at once may both look at a
     subject, and write its notices once (``_insert``)."""
     with registry.engine.connect() as conn:
         owed = [
             (int(subject_id), int(seq))
-            for subject_id, seq in conn.exec_driver_sql(_OWED.format(m=placeholder(conn)), (limit,))
+            for subject_id, seq in conn.exec_driver_sql(_owed_sql(conn), (*share[::-1], limit))
         ]
     if not owed:
         return Round(0, 0)
@@ -166,6 +176,11 @@ def drain(registry: Registry, limit: int = ROUND, as_of: date | None = None) -> 
         written = _insert(conn, wanted)
         conn.exec_driver_sql(_SETTLE.format(m=placeholder(conn)), owed)
     return Round(len(owed), written)
+
+
+def _owed_sql(conn: Connection) -> str:
+    mark = placeholder(conn)
+    return _OWED.format(m=mark, mod="%%" if mark == "%s" else "%")  # psycopg escapes a %
 
 
 def owed_count(conn: Connection) -> int:
