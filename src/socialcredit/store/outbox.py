@@ -162,8 +162,8 @@ def drain(
     the same transaction. ``share`` (i, n): only the subjects whose id is i modulo n, so that
     n workers split what is owed rather than all take the same rounds. A subject marked again
     meanwhile (a later record, a higher ``seq``) stays owed, and the next round looks at it
-    again; two writers at once may both look at a
-    subject, and write its notices once (``_insert``)."""
+    again; two writers at once may both look at a subject, and write its notices once
+    (``_insert``)."""
     with registry.engine.connect() as conn:
         owed = [
             (int(subject_id), int(seq))
