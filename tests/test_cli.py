@@ -6,6 +6,7 @@ import gc
 import os
 import sqlite3
 import stat
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
+import socialcredit
 from socialcredit import demo
 from socialcredit.cli import app
 from socialcredit.identifiers import mask_resident_id
@@ -26,6 +28,14 @@ RUNNER = CliRunner()
 # -- helpers --------------------------------------------------------------------------------------
 def scs(*args: Any) -> Result:
     return RUNNER.invoke(app, [str(a) for a in args])
+
+
+def scs_process() -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``scs`` as a process of its own, from this
+    checkout (installed or not), for tests that need a real process: signals, children."""
+    source = str(Path(socialcredit.__file__).resolve().parent.parent)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    return [sys.executable, "-c", "from socialcredit.cli import app; app()"], env
 
 
 def ok(*args: Any) -> Result:

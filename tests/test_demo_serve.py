@@ -6,12 +6,10 @@ role's key tried over real HTTP, each where it belongs and where it does not.
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,7 @@ import httpx
 import orjson
 import pytest
 
-import socialcredit
-from tests.test_cli import ok, out, said, scs
+from tests.test_cli import ok, out, said, scs, scs_process
 
 CITY = ("--people", "300", "--organisations", "40", "--institutions", "3")
 #: Building the small city and starting the server, on a slow shared machine.
@@ -52,9 +49,7 @@ def read_line(process: subprocess.Popen[str], timeout: float) -> str:
 def demo(tmp_path: Path) -> Iterator[Demo]:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     stderr = tmp_path / "stderr.txt"
-    source = str(Path(socialcredit.__file__).resolve().parent.parent)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-c", "from socialcredit.cli import app; app()"]
+    command, env = scs_process()
     with stderr.open("w") as errors:
         process = subprocess.Popen(
             [*command, "demo", "--db", url, "--port", "0", *CITY],

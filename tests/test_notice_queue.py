@@ -5,11 +5,9 @@ of its adverse records as owed their notices in its own transaction, and a notic
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +19,12 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-import socialcredit
 from socialcredit.identifiers import SubjectKind
 from socialcredit.store import ledger, outbox
 from socialcredit.store.registry import Registry, RegistryError
 from socialcredit.store.schema import notices, notices_owed
 from tests.conftest import PERSON, PERSON_2, record
+from tests.test_cli import scs_process
 from tests.test_due_process import DEBTOR
 
 
@@ -185,9 +183,7 @@ class Served:
 def served(registry: Registry, db_url: str, tmp_path: Path) -> Iterator[Served]:
     if not db_url.startswith("sqlite"):
         pytest.skip("a matter of processes; the notices' writes are tested on both stores")
-    source = str(Path(socialcredit.__file__).resolve().parent.parent)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-c", "from socialcredit.cli import app; app()"]
+    command, env = scs_process()
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as errors:
         server = subprocess.Popen(
@@ -336,9 +332,7 @@ def test_notices_work_writes_as_records_come_and_stops_cleanly_on_sigterm(
 ) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("a matter of processes; the notices' writes are tested on both stores")
-    source = str(Path(socialcredit.__file__).resolve().parent.parent)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-c", "from socialcredit.cli import app; app()"]
+    command, env = scs_process()
     worker = subprocess.Popen(
         [*command, "notices", "work", "--db", db_url], stdout=subprocess.PIPE, env=env
     )

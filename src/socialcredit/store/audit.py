@@ -33,6 +33,7 @@ from socialcredit import clock
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.records import canonical_bytes
 from socialcredit.store import ledger
+from socialcredit.store.database import placeholder
 from socialcredit.store.schema import audit_log
 
 AUDIT = "audit_log"
@@ -98,7 +99,7 @@ def append_many(conn: Connection, readings: Sequence[Readings]) -> None:
     rows, seq, head = _chained(seq, head, readings)
     # At the driver, as ``ledger.insert_entries`` does: SQLAlchemy's per-row parameter
     # processing cost more than the insert itself for a batch check's 10,000 entries.
-    qmark = conn.dialect.paramstyle == "qmark"
+    qmark = placeholder(conn) == "?"
     conn.exec_driver_sql(_INSERT_QMARK if qmark else _INSERT_FORMAT, rows)
     ledger.set_head(conn, seq, head, AUDIT)
 

@@ -31,13 +31,13 @@ from sqlalchemy import Connection, Dialect, Select, and_, literal_column, select
 
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record, SubjectRef
-from socialcredit.store.database import placeholder
+from socialcredit.store.database import IN_CHUNK, placeholder, select_in
 from socialcredit.store.schema import ledger, subjects
 
 #: Rows fetched at a time when streaming the whole ledger.
 STREAM_BATCH = 10_000
 #: Subjects looked up per query when reading many files at once (``read_records``).
-LOOKUP_CHUNK = 500
+LOOKUP_CHUNK = IN_CHUNK
 _SCORED_KINDS = ("record", "correction")
 #: Stands for the IN list's markers in the compiled query text (``_sql``).
 _IDS = "__subject_ids__"
@@ -194,15 +194,11 @@ def _first_seq(entries: list[Entry]) -> int:
 def subject_ids(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
     """The row ids of the subjects with these keyed hashes (``identifiers.subject_key``);
     keys nobody filed a record about are left out."""
-    found: dict[str, int] = {}
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), LOOKUP_CHUNK):
-        chunk = unique[start : start + LOOKUP_CHUNK]
-        for key, subject_id in conn.execute(
-            select(subjects.c.key, subjects.c.id).where(subjects.c.key.in_(chunk))
-        ):
-            found[key] = int(subject_id)
-    return found
+    sql = "SELECT key, id FROM subjects WHERE key IN ({marks})"
+    return {
+        str(key): int(subject_id)
+        for key, subject_id in select_in(conn, sql, list(dict.fromkeys(keys)))
+    }
 
 
 def stream_subjects(
