@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,53 @@ def select_in(
         chunk = values[start : start + IN_CHUNK]
         sql = template.format(mark=mark, marks=", ".join([mark] * len(chunk)))
         yield from conn.exec_driver_sql(sql, (*leading, *chunk))
+
+
+def insert_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` (values of ``columns``, in order) at the driver, without binding NULLs.
+
+    Python's ``sqlite3`` binds a None (or a ``bytes``) parameter only after looking for an
+    adapter for it, about 1 µs each, where an int or a text costs a tenth of that: a ledger
+    row's seven NULLs and two hashes cost more than SQLite's whole insert of the row
+    (in-process, 1,000-row batches: 21 µs a row, 11 µs with the NULLs left out and the
+    hashes as ``bytearray``). So on SQLite the rows are grouped by which of their values are
+    None, and each group is inserted naming only the other columns, which then default to
+    NULL; callers that care pass binary values as ``bytearray``, which binds directly. The
+    stored rows are the same. psycopg has no such cost: there it is one ``executemany``.
+    """
+    if not rows:
+        return
+    mark = placeholder(conn)
+    if mark != "?":
+        conn.exec_driver_sql(_insert_sql(table, tuple(columns), mark), list(rows))
+        return
+    nones = (None,) * len(columns)
+    shapes: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        shape = tuple(map(is_not, row, nones))
+        group = shapes.get(shape)
+        if group is None:
+            shapes[shape] = [row]
+        else:
+            group.append(row)
+    for shape, group in shapes.items():
+        if all(shape):
+            conn.exec_driver_sql(_insert_sql(table, tuple(columns), mark), group)
+            continue
+        kept = [i for i, present in enumerate(shape) if present]
+        if not kept:  # nothing to name: every column takes its default
+            conn.exec_driver_sql(f"INSERT INTO {table} DEFAULT VALUES", [()] * len(group))
+            continue
+        pick = itemgetter(*kept)
+        values = [pick(row) for row in group] if len(kept) > 1 else [(pick(r),) for r in group]
+        conn.exec_driver_sql(_insert_sql(table, tuple(columns[i] for i in kept), mark), values)
+
+
+@lru_cache(maxsize=1024)
+def _insert_sql(table: str, columns: tuple[str, ...], mark: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.intake import CONTENT_COLUMNS, PreparedRow, content_digest, content_of
 from socialcredit.records import FieldError
-from socialcredit.store.database import placeholder, select_in
+from socialcredit.store.database import insert_rows, placeholder, select_in
 from socialcredit.store.schema import chain_heads, ledger, subjects
 
 LEDGER = "ledger"
@@ -160,7 +160,10 @@ def append_prepared(
                 next_seq += 1
                 head_in = next_head + next_seq.to_bytes(8, "big") + stamp + digest
                 next_head = sha256(head_in).digest()
-                rows.append((next_seq, entry.id, *content, recorded_at, digest, next_head))
+                rows.append(
+                    (next_seq, entry.id, *content, recorded_at, bytearray(digest),
+                     bytearray(next_head))
+                )  # fmt: skip
         elif earlier[1] == digest:
             repeats.append((pos, earlier[0]))
         else:
@@ -229,27 +232,23 @@ def _chain(
             continue
         seq += 1
         head = entry_hash(head, seq, stamp, digest)
-        out.rows.append((seq, subject_id, *content, recorded_at, digest, head))
+        out.rows.append(
+            (seq, subject_id, *content, recorded_at, bytearray(digest), bytearray(head))
+        )
         out.accepted.append(pos)
     out.seq, out.head = seq, head
     return out
 
 
 def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert complete ledger rows (``ENTRY_COLUMNS`` order) with one driver ``executemany``.
+    """Insert complete ledger rows (``ENTRY_COLUMNS`` order) at the driver.
 
     Bypasses SQLAlchemy's per-row parameter processing, which costs more than SQLite's own
-    insert at import rates; dates arrive as ISO text, which is how SQLAlchemy's SQLite
-    dialect stores them and what PostgreSQL casts to ``date``.
+    insert at import rates, and binds no NULLs (``database.insert_rows``; the appenders pass
+    the two hashes as ``bytearray`` for the same reason); dates arrive as ISO text, which is
+    how SQLAlchemy's SQLite dialect stores them and what PostgreSQL casts to ``date``.
     """
-    if not rows:
-        return
-    mark = placeholder(conn)
-    conn.exec_driver_sql(
-        f"INSERT INTO ledger ({', '.join(ENTRY_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))})",
-        list(rows),
-    )
+    insert_rows(conn, "ledger", ENTRY_COLUMNS, rows)
 
 
 def _kind_conflict(entry: SubjectEntry, kind: str) -> FieldError:
@@ -316,6 +315,7 @@ class SubjectResolver:
                     (first + n, kind, key, display, content[12])
                     for n, (kind, key, display, content, _) in enumerate(new)
                 ]
+                # Not ``insert_rows``: grouping by NULL names would undo the key order.
                 mark = placeholder(conn)
                 conn.exec_driver_sql(
                     "INSERT INTO subjects (id, kind, key, display, name) "
