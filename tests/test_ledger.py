@@ -291,6 +291,8 @@ def test_rows_are_stored_whole_whichever_values_are_null(registry: Registry) -> 
         (4, None, None, None),
         (5, "e", 5.0, bytearray()),
         (6, None, 2.5, None),
+        (None, None, None, None),
+        (None, "h", None, None),
     ]
     with registry.engine.begin() as conn:
         conn.execute(
@@ -298,7 +300,10 @@ def test_rows_are_stored_whole_whichever_values_are_null(registry: Registry) -> 
         )
         insert_rows(conn, "scratch", columns, given)
         insert_rows(conn, "scratch", columns, [])
-    stored = rows(registry, "SELECT n, label, amount, digest FROM scratch ORDER BY n")
+    stored = rows(
+        registry,
+        "SELECT n, label, amount, digest FROM scratch ORDER BY n IS NULL, n, label IS NOT NULL",
+    )
     assert [
         (n, label, amount, None if d is None else bytes(d)) for n, label, amount, d in stored
     ] == [(n, label, amount, None if d is None else bytes(d)) for n, label, amount, d in given]

@@ -152,13 +152,10 @@ def insert_rows(
         else:
             group.append(row)
     for shape, group in shapes.items():
-        if all(shape):
+        if all(shape) or not any(shape):  # nothing to leave out, or nothing else to name
             conn.exec_driver_sql(_insert_sql(table, tuple(columns), mark), group)
             continue
         kept = [i for i, present in enumerate(shape) if present]
-        if not kept:  # nothing to name: every column takes its default
-            conn.exec_driver_sql(f"INSERT INTO {table} DEFAULT VALUES", [()] * len(group))
-            continue
         pick = itemgetter(*kept)
         values = [pick(row) for row in group] if len(kept) > 1 else [(pick(r),) for r in group]
         conn.exec_driver_sql(_insert_sql(table, tuple(columns[i] for i in kept), mark), values)
