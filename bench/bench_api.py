@@ -130,6 +130,7 @@ def _run(
         return _wrk(base + ("/" if script else TRIVIAL), seconds, connections, script, pid)
 
     records: list[tuple[float, float]] = []
+    records_cpu: list[tuple[float, float]] = []
     cold: dict[str, float] | None = None
     if "checks" in parts:  # first checks of a fresh server: the read cache fills as they run
         cold = wrk(args.connections, single)
@@ -156,7 +157,17 @@ def _run(
         if "batch" in parts:
             runs["batch"].append(wrk(2, batch))
         if "records" in parts:
+            # The CPU time of the server and of its notice workers (its child processes),
+            # per record: it moves less with the machine's load and pace than the rates.
+            before = _cpu_seconds(pid), sum(map(_cpu_seconds, _children(pid)))
             records.append(_submit_records(port, keys["provider"], args.record_batches))
+            landed = args.record_batches * BATCH_RECORDS
+            records_cpu.append(
+                (
+                    (_cpu_seconds(pid) - before[0]) / landed * 1e6,
+                    (sum(map(_cpu_seconds, _children(pid))) - before[1]) / landed * 1e6,
+                )
+            )
         print(json.dumps({k: v[-1] for k, v in runs.items() if v}), file=sys.stderr)
     med = {name: _median_run(r) for name, r in runs.items() if r}
     summary: dict[str, Any] = {"load_average_after": os.getloadavg()}
@@ -192,6 +203,12 @@ def _run(
             "records_per_s": round(statistics.median(r[0] for r in records)),
             "records_per_s_until_answered": round(statistics.median(r[1] for r in records)),
             "notice_workers": args.notice_workers,
+            "records_server_cpu_us_per_record": round(
+                statistics.median(c[0] for c in records_cpu), 1
+            ),
+            "records_notice_workers_cpu_us_per_record": round(
+                statistics.median(c[1] for c in records_cpu), 1
+            ),
             "target_records": ">= 20000 records/s in batches of 1,000",
         }
     return {"summary": summary, "runs": runs, "records_per_s_runs": records}
@@ -363,6 +380,19 @@ def _cpu_seconds(pid: int) -> float:
     """User plus system CPU time of process ``pid`` so far (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the server's notice workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _latency(out: str, percentile: str) -> float:
