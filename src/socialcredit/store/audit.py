@@ -33,7 +33,7 @@ from socialcredit import clock
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.records import canonical_bytes
 from socialcredit.store import ledger
-from socialcredit.store.database import placeholder
+from socialcredit.store.database import insert_sql, placeholder
 from socialcredit.store.schema import audit_log
 
 AUDIT = "audit_log"
@@ -99,8 +99,7 @@ def append_many(conn: Connection, readings: Sequence[Readings]) -> None:
     rows, seq, head = _chained(seq, head, readings)
     # At the driver, as ``ledger.insert_entries`` does: SQLAlchemy's per-row parameter
     # processing cost more than the insert itself for a batch check's 10,000 entries.
-    qmark = placeholder(conn) == "?"
-    conn.exec_driver_sql(_INSERT_QMARK if qmark else _INSERT_FORMAT, rows)
+    conn.exec_driver_sql(insert_sql("audit_log", _COLUMNS, placeholder(conn)), rows)
     ledger.set_head(conn, seq, head, AUDIT)
 
 
@@ -118,7 +117,7 @@ def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Readings]) -> Non
     if found is None:
         raise ledger.ChainError(f"the head of the {AUDIT} chain is missing: run `scs verify`")
     rows, seq, head = _chained(int(found[0]), bytes(found[1]), readings)
-    cursor.executemany(_INSERT_QMARK, rows)
+    cursor.executemany(insert_sql("audit_log", _COLUMNS, "?"), rows)
     cursor.execute(ledger.SET_HEAD_SQLITE, (seq, head, AUDIT))
 
 
@@ -168,11 +167,6 @@ def _content_prefix(key_id: str, role: str, action: str, purpose: str | None, re
 
 
 _LAST = b',"subject_id":0}'
-
-
-_INSERT = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({{}})"
-_INSERT_QMARK = _INSERT.format(", ".join(["?"] * len(_COLUMNS)))
-_INSERT_FORMAT = _INSERT.format(", ".join(["%s"] * len(_COLUMNS)))
 
 
 def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEntry]:

@@ -140,7 +140,7 @@ def insert_rows(
         return
     mark = placeholder(conn)
     if mark != "?":
-        conn.exec_driver_sql(_insert_sql(table, tuple(columns), mark), list(rows))
+        conn.exec_driver_sql(insert_sql(table, tuple(columns), mark), list(rows))
         return
     nones = (None,) * len(columns)
     shapes: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
@@ -153,16 +153,17 @@ def insert_rows(
             group.append(row)
     for shape, group in shapes.items():
         if all(shape) or not any(shape):  # nothing to leave out, or nothing else to name
-            conn.exec_driver_sql(_insert_sql(table, tuple(columns), mark), group)
+            conn.exec_driver_sql(insert_sql(table, tuple(columns), mark), group)
             continue
         kept = [i for i, present in enumerate(shape) if present]
         pick = itemgetter(*kept)
         values = [pick(row) for row in group] if len(kept) > 1 else [(pick(r),) for r in group]
-        conn.exec_driver_sql(_insert_sql(table, tuple(columns[i] for i in kept), mark), values)
+        conn.exec_driver_sql(insert_sql(table, tuple(columns[i] for i in kept), mark), values)
 
 
 @lru_cache(maxsize=1024)
-def _insert_sql(table: str, columns: tuple[str, ...], mark: str) -> str:
+def insert_sql(table: str, columns: tuple[str, ...], mark: str) -> str:
+    """``INSERT INTO table (columns) VALUES (…)`` with ``mark`` as the parameter marker."""
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
 
 

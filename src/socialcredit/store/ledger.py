@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.intake import CONTENT_COLUMNS, PreparedRow, content_digest, content_of
 from socialcredit.records import FieldError
-from socialcredit.store.database import insert_rows, placeholder, select_in
+from socialcredit.store.database import insert_rows, insert_sql, placeholder, select_in
 from socialcredit.store.schema import chain_heads, ledger, subjects
 
 LEDGER = "ledger"
@@ -282,6 +282,9 @@ def _stored_hashes(
     return found
 
 
+_SUBJECT_COLUMNS = ("id", "kind", "key", "display", "name")
+
+
 class SubjectResolver:
     """Maps subject keys to subject rows, creating subjects the first time they are seen.
 
@@ -316,11 +319,8 @@ class SubjectResolver:
                     for n, (kind, key, display, content, _) in enumerate(new)
                 ]
                 # Not ``insert_rows``: grouping by NULL names would undo the key order.
-                mark = placeholder(conn)
                 conn.exec_driver_sql(
-                    "INSERT INTO subjects (id, kind, key, display, name) "
-                    f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
-                    rows,
+                    insert_sql("subjects", _SUBJECT_COLUMNS, placeholder(conn)), rows
                 )
                 for sid, kind, key, _, _ in rows:
                     cache[key] = SubjectEntry(sid, kind, key)
