@@ -1,6 +1,8 @@
 """One-subject scoring latency: p99 must stay under 1 ms for a subject with 100 records.
 
 Run: ``python bench/bench_one_subject.py [subjects] [records_per_subject] [--no-freeze]``.
+It measures the engine the install made (``scoring.ENGINE``: compiled where a C compiler was
+found, see docs/architecture.md); ``SCS_ENGINE=interpreted`` measures the interpreted one.
 Builds synthetic ``rongcheng`` histories (a seeded mix of deductions, direct grades, repairs,
 donations, volunteering and awards over ten years), scores each subject once as of a fixed
 day, and prints the median and p99 of the per-subject time measured with
@@ -33,7 +35,7 @@ from pace import machine_pace
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record, SubjectRef
 from socialcredit.rulebook import load_rulebook
-from socialcredit.scoring import evaluate
+from socialcredit.scoring import ENGINE, evaluate
 
 AS_OF = date(2025, 6, 30)
 START = date(2015, 7, 1)
@@ -84,7 +86,7 @@ def main(subjects: int = 5000, per_subject: int = 100, freeze: bool = True) -> N
         g["collections"] - n for g, n in zip(gc.get_stats(), collections_before, strict=True)
     ]
     print(
-        f"subjects: {subjects}, records per subject: {per_subject}, "
+        f"engine: {ENGINE}, subjects: {subjects}, records per subject: {per_subject}, "
         f"gc: {'frozen after loading' if freeze else 'not frozen'}, collections while timed "
         f"(gen 0/1/2): {'/'.join(map(str, collections))}, "
         f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
