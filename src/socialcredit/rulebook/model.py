@@ -38,34 +38,6 @@ def _shift(start: date, months: int) -> date:
         return date(year + month // 12, month % 12 + 1, 1)
 
 
-# Ordinal of the first day of each month from January 1900 to December 2200, by
-# (year - 1900) * 12 + month - 1: enough for any record a registry holds, and small enough to
-# stay in the processor's cache (a few kilobytes are ever touched).
-_FIRST_YEAR = 1900
-_MONTH_STARTS = [date(y, m, 1).toordinal() for y in range(_FIRST_YEAR, 2201) for m in range(1, 13)]
-_LAST_MONTH = len(_MONTH_STARTS) - 1  # its successor is the table's last entry
-_fromordinal = date.fromordinal
-
-
-def last_day(start: date, months: int) -> date:
-    """The last day a period of ``months`` from ``start`` covers (see ``Period.last_day``).
-
-    The day before ``_shift(start, months)``, worked out with integers: the day before the
-    same date in the target month if that exists, else (29 February plus a year) the last
-    day of the target month.
-    The scoring engine calls this for every record, and a cache of dates was no faster: a
-    look-up in a cache of thousands of days misses the processor's caches several times
-    (about 0.5 µs in a run, against 0.1 µs in a micro-benchmark). Dates outside the table
-    take the slow path, which behaves as ``_shift`` does.
-    """
-    i = (start.year - _FIRST_YEAR) * 12 + start.month - 1 + months
-    if 0 <= i < _LAST_MONTH:
-        following = _MONTH_STARTS[i + 1]
-        day = _MONTH_STARTS[i] + start.day - 2  # the day before the same date...
-        return _fromordinal(day if day < following else following - 1)  # ...or month's end
-    return _shift(start, months) - ONE_DAY
-
-
 @dataclass(frozen=True, slots=True)
 class Period:
     """A span of whole years and months, such as ``2y6m`` (Flensburg's "2.5 years")."""
@@ -89,8 +61,11 @@ class Period:
         return _shift(start, self.span)
 
     def last_day(self, start: date) -> date:
-        """The last day covered: "from D up to and including the day before the same date"."""
-        return last_day(start, self.span)
+        """The last day covered: "from D up to and including the day before the same date".
+
+        The scoring engine works this out for every record with integers
+        (``evaluation.last_day``, proven equal to this by a property test)."""
+        return _shift(start, self.span) - ONE_DAY
 
     def __str__(self) -> str:
         years = f"{self.years}y" if self.years else ""
