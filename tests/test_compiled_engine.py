@@ -23,7 +23,6 @@ from socialcredit import evaluation, native, scoring
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record, SubjectRef
 from socialcredit.rulebook import Rulebook, load_rulebook
-from socialcredit.rulebook.model import Period
 
 RULEBOOKS = {name: load_rulebook(name) for name in ("rongcheng", "flensburg")}
 COMPILED = native.compiled()
@@ -119,16 +118,3 @@ def test_scs_engine_chooses() -> None:
             native.choose("compiled")
     else:
         assert native.choose("compiled") is COMPILED
-
-
-@settings(max_examples=1000, deadline=None)
-@given(st.dates(min_value=date(1, 1, 1), max_value=date(9000, 12, 31)), st.integers(0, 1200))
-def test_validity_ends_are_worked_out_as_the_rulebook_defines_them(
-    start: date, months: int
-) -> None:
-    """``evaluation.last_day`` (integer arithmetic on a table of months, compiled or not) is
-    ``Period.last_day``: the day before the same date ``months`` later, or the month's end."""
-    expected = Period(months=months).last_day(start)
-    assert evaluation.last_day(start, months) == expected
-    if COMPILED is not None:
-        assert COMPILED.last_day(start, months) == expected

@@ -64,7 +64,7 @@ class Period:
         """The last day covered: "from D up to and including the day before the same date".
 
         The scoring engine works this out for every record with integers
-        (``evaluation.last_day``, proven equal to this by a property test)."""
+        (``evaluation.last_day``, tested equal to this on every day of twelve years)."""
         return _shift(start, self.span) - ONE_DAY
 
     def __str__(self) -> str:
