@@ -208,3 +208,135 @@ def test_altering_or_deleting_any_one_audit_entry_of_a_batch_is_found(
     assert not report.ok and report.problem is not None
     assert (report.problem.chain, report.problem.seq) == ("audit_log", found_at)
     assert problem in report.problem.problem
+
+
+# -- the subject index of the audit log ---------------------------------------------------------
+def _pairs(registry: Registry) -> tuple[int, list[tuple[int, int]]]:
+    from socialcredit.store.schema import audit_index, audit_subjects
+
+    with registry.engine.connect() as conn:
+        upto = conn.execute(select(audit_index.c.upto)).scalar_one()
+        held = conn.execute(select(audit_subjects.c.subject_id, audit_subjects.c.seq)).all()
+    return int(upto), sorted((int(s), int(q)) for s, q in held)
+
+
+def test_a_subjects_access_log_reads_the_merged_index_and_the_unmerged_tail(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries reach the subject index in runs (``MERGE_EVERY``); until then the access log
+    finds them in the tail. Before, across and after a run, each subject sees each of its
+    reads exactly once, through both ways of appending (SQLAlchemy and the raw cursor)."""
+    from datetime import date
+
+    from socialcredit.store import audit
+
+    monkeypatch.setattr(audit, "MERGE_EVERY", 4)
+    ids = sealed_log(registry)  # appends of 1, 5 and 2 entries: a run at the 2nd (seq 6)
+    upto, held = _pairs(registry)
+    assert upto == 6
+    assert held == [(ids[0], 1), (ids[0], 2), (ids[1], 4), (ids[1], 5)]
+
+    def seen(subject: int) -> list[int]:
+        with registry.engine.connect() as conn:
+            return [e.seq for e in audit.for_subject(conn, subject, date(2000, 1, 1))]
+
+    assert seen(ids[0]) == [2, 1] and seen(ids[1]) == [8, 7, 5, 4]  # 7 and 8 from the tail
+    reads = [(ids[0], "ok"), (ids[1], "ok"), (ids[0], "ok")]  # the tail reaches 5: a run
+    group = [audit.Readings("k_d", "subject", "report", None, reads)]
+    if registry.engine.dialect.name == "sqlite":  # the API's group commit's way
+        conn = registry.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            audit.append_many_sqlite(cursor, group)
+            cursor.execute("COMMIT")
+        finally:
+            conn.close()
+    else:
+        with registry.writer.begin() as sa_conn:
+            audit.append_many(sa_conn, group)
+    upto, held = _pairs(registry)
+    assert upto == 11 and len(held) == 9
+    assert seen(ids[0]) == [11, 9, 2, 1] and seen(ids[1]) == [10, 8, 7, 5, 4]
+    report = registry.verify()
+    assert report.ok and report.audit_entries == 11, report.problem
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found_at", "problem"),
+    [
+        ("DELETE FROM audit_subjects WHERE seq = 4", 4, "missing from the subject index"),
+        ("UPDATE audit_subjects SET subject_id = subject_id + 1 WHERE seq = 2", 2, "missing"),
+        ("INSERT INTO audit_subjects (subject_id, seq) VALUES (1, 3)", 3, "did not read"),
+        ("UPDATE audit_index SET upto = 9", 9, "holds entries up to 9"),
+        ("DELETE FROM audit_index", 1, "position is missing"),
+    ],
+)
+def test_an_altered_subject_index_is_found_by_verify(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, tamper: str, found_at: int, problem: str
+) -> None:
+    """The index is derived from the chained entries, so it is not chained itself: ``verify``
+    compares it with them, since a pair removed would hide a read from a subject."""
+    from sqlalchemy import text
+
+    from socialcredit.store import audit
+
+    monkeypatch.setattr(audit, "MERGE_EVERY", 4)
+    sealed_log(registry)
+    with registry.engine.begin() as conn:
+        conn.execute(text(tamper))
+    report = registry.verify()
+    assert not report.ok and report.problem is not None
+    assert (report.problem.chain, report.problem.seq) == ("audit_log", found_at)
+    assert problem in report.problem.problem
+
+
+def test_migration_0006_moves_the_audit_subjects_into_their_table(db_url: str) -> None:
+    """A log written before revision 0006 keeps every subject's reads: its pairs move into
+    ``audit_subjects``, the index position is the log's end, and the old index goes."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from socialcredit.store import database
+    from socialcredit.store.schema import audit_index, audit_subjects
+
+    engine = database.open_engine(db_url)
+    command.upgrade(database.alembic_config(engine), "0005")
+    entry = {"key_id": "k", "role": "consumer", "purpose": "travel_booking", "action": "check"}
+    with engine.begin() as conn:
+        conn.execute(
+            subjects.insert(),
+            [
+                {"id": 1, "kind": "person", "key": "a" * 64, "display": "1101**"},
+                {"id": 2, "kind": "person", "key": "b" * 64, "display": "1101**"},
+            ],
+        )
+        conn.execute(
+            audit_log.insert(),
+            [
+                {
+                    **entry,
+                    "seq": seq,
+                    "subject_id": subject,
+                    "result": "ok",
+                    "recorded_at": "2026-01-01T00:00:00.000000Z",
+                    "entry_hash": b"",
+                }
+                for seq, subject in ((1, 2), (2, None), (3, 1), (4, 2))
+            ],
+        )
+    indexes = {i["name"] for i in inspect(engine).get_indexes("audit_log")}
+    assert "ix_audit_log_subject" in indexes
+    command.upgrade(database.alembic_config(engine), "0006")
+    with engine.connect() as conn:
+        assert conn.execute(select(audit_index.c.chain, audit_index.c.upto)).all() == [
+            ("audit_log", 4)
+        ]
+        held = conn.execute(select(audit_subjects.c.subject_id, audit_subjects.c.seq)).all()
+    assert sorted(tuple(map(int, pair)) for pair in held) == [(1, 3), (2, 1), (2, 4)]
+    assert "ix_audit_log_subject" not in {
+        i["name"] for i in inspect(engine).get_indexes("audit_log")
+    }
+    command.downgrade(database.alembic_config(engine), "0005")
+    assert "audit_subjects" not in inspect(engine).get_table_names()
+    assert "ix_audit_log_subject" in {i["name"] for i in inspect(engine).get_indexes("audit_log")}
