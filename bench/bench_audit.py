@@ -1,24 +1,23 @@
-"""What an audit entry costs, with the subject index as it is and as it was, in a log of
-realistic size.
+"""What an audit entry costs, and what its subject index costs, in a log of realistic size.
 
-A batch check writes one audit entry per subject checked (``store.audit``), once about half
-of the server's time a subject. This measures it apart from HTTP, on SQLite files with the
-registry's schema and pragmas, in groups of 10,000 entries appended with
-``audit.append_many_sqlite``, committed, then checkpointed (the server checkpoints after its
-commits: a page a commit dirtied is written twice, to the WAL and then to the database, and
-both writes are counted):
+A batch check writes one audit entry per subject checked (``store.audit``), and in the API
+benchmark that insert is about half of the server's time a subject. This measures it apart
+from HTTP, on SQLite files with the registry's schema and pragmas:
 
-- **as it is**: the (subject, entry) pairs merged into ``audit_subjects`` in sorted runs
-  every ``audit.MERGE_EVERY`` entries, by the append that gets there (its time counted in
-  that group's);
-- **as it was** (the baseline of the same run, the two alternated): an index on
-  ``audit_log.subject_id``, written with every entry (revision 0005 and before).
+- **entries with the subject index** (the registry as it is): groups of 10,000 entries
+  appended with ``audit.append_many_sqlite``, committed, then checkpointed (the server
+  checkpoints after its commits: the pages a commit dirtied are written twice, to the WAL
+  and then to the database, and both writes are counted);
+- **the same entries without the subject index** (the baseline of the same run, the two
+  alternated): what the log alone costs;
+- **a deferred, sorted merge** of the baseline's timed entries into a separate
+  ``(subject_id, seq)`` table holding the prefilled log's pairs: what the index would cost
+  per entry if it were built off the hot path, in large sorted runs.
 
     python bench/bench_audit.py                     # 1,500,000 entries logged first, 20 groups
     python bench/bench_audit.py --log 300000 --groups 10
 
-Prints, in µs an entry, the mean over all timed groups (a run's cost lands in one group, so
-the median would hide it) and the median group; not part of the test suite.
+Prints medians (µs an entry) and the ratio; not part of the test suite.
 """
 
 from __future__ import annotations
@@ -79,10 +78,10 @@ def append(conn: sqlite3.Connection, rng: random.Random) -> tuple[float, float]:
 
 def build(workdir: Path, log: int, rng: random.Random) -> tuple[Path, Path]:
     """A registry with the demo city's number of subjects and ``log`` entries logged, and a
-    copy of it with the index on ``audit_log.subject_id`` it had before revision 0006."""
-    current = workdir / "current.db"
-    Registry.init(f"sqlite:///{current}", actor="bench").engine.dispose()
-    conn = connect(current)
+    copy of it without the subject index."""
+    indexed = workdir / "indexed.db"
+    Registry.init(f"sqlite:///{indexed}", actor="bench").engine.dispose()
+    conn = connect(indexed)
     conn.executemany(
         "INSERT INTO subjects (id, kind, key, display) VALUES (?, 'person', ?, ?)",
         ((i, f"key{i:060d}", f"P{i:017d}") for i in range(1, SUBJECTS + 1)),
@@ -92,12 +91,20 @@ def build(workdir: Path, log: int, rng: random.Random) -> tuple[Path, Path]:
         append(conn, rng)
     conn.close()
     print(f"logged {log:,} entries in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    former = workdir / "former.db"
-    shutil.copyfile(current, former)
-    conn = connect(former)
-    conn.execute("CREATE INDEX ix_audit_log_subject ON audit_log (subject_id)")
+    bare = workdir / "bare.db"
+    shutil.copyfile(indexed, bare)
+    conn = connect(bare)
+    conn.execute("DROP INDEX ix_audit_log_subject")
+    conn.execute(
+        "CREATE TABLE audit_pairs (subject_id INTEGER, seq INTEGER, "
+        "PRIMARY KEY (subject_id, seq)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO audit_pairs SELECT subject_id, seq FROM audit_log ORDER BY subject_id, seq"
+    )
+    conn.execute("VACUUM")
     conn.close()
-    return current, former
+    return indexed, bare
 
 
 def main() -> None:
@@ -107,26 +114,40 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(20261124)
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent / "out") as tmp:
-        current, former = build(Path(tmp), args.log, rng)
-        connections = {"current": connect(current), "former": connect(former)}
-        merge_every = {"current": audit.MERGE_EVERY, "former": 1 << 62}  # former: no runs
-        timings: dict[str, list[float]] = {name: [] for name in connections}
+        indexed, bare = build(Path(tmp), args.log, rng)
+        connections = {"indexed": connect(indexed), "bare": connect(bare)}
+        timings: dict[str, list[tuple[float, float]]] = {name: [] for name in connections}
         for _ in range(args.groups):
             for name, conn in connections.items():  # alternated: drift hits both alike
-                audit.MERGE_EVERY = merge_every[name]
-                timings[name].append(sum(append(conn, rng)))
-        audit.MERGE_EVERY = merge_every["current"]
-    report: dict[str, object] = {
-        "logged_before": args.log,
-        "timed_entries": args.groups * GROUP,
-        "merge_every": audit.MERGE_EVERY,
-    }
-    for name, seconds in timings.items():
-        report[f"{name}_mean_us"] = round(statistics.mean(seconds) / GROUP * 1e6, 2)
-        report[f"{name}_median_us"] = round(statistics.median(seconds) / GROUP * 1e6, 2)
-    report["former_over_current"] = round(
-        statistics.mean(timings["former"]) / statistics.mean(timings["current"]), 2
+                timings[name].append(append(conn, rng))
+        bare_conn = connections["bare"]
+        started = time.perf_counter()
+        bare_conn.execute("BEGIN IMMEDIATE")
+        bare_conn.execute(
+            "INSERT INTO audit_pairs SELECT subject_id, seq FROM audit_log WHERE seq > ? "
+            "ORDER BY subject_id, seq",
+            ((args.log // GROUP) * GROUP,),
+        )
+        bare_conn.execute("COMMIT")
+        merged = time.perf_counter()
+        bare_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        merge = (merged - started, time.perf_counter() - merged)
+    entries = args.groups * GROUP
+
+    def per_entry(seconds: float) -> float:
+        return round(seconds / GROUP * 1e6, 2)
+
+    report: dict[str, object] = {"logged_before": args.log, "timed_entries": entries}
+    for name, pairs in timings.items():
+        report[f"{name}_insert_us"] = per_entry(statistics.median(a for a, _ in pairs))
+        report[f"{name}_checkpoint_us"] = per_entry(statistics.median(b for _, b in pairs))
+        report[f"{name}_total_us"] = per_entry(statistics.median(a + b for a, b in pairs))
+    report["indexed_over_bare"] = round(
+        float(report["indexed_total_us"]) / float(report["bare_total_us"]),
+        2,  # type: ignore[arg-type]
     )
+    report["deferred_merge_us"] = round(merge[0] / entries * 1e6, 2)
+    report["deferred_merge_checkpoint_us"] = round(merge[1] / entries * 1e6, 2)
     report["machine_pace"] = machine_pace()
     print(json.dumps(report, indent=2))
 

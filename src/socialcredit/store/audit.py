@@ -16,15 +16,6 @@ numbers, or the shared time, all checked), so ``verify`` finds it as before; a t
 one entry is hashed exactly as every entry was before sealing (the digest of its own JSON),
 so older logs verify unchanged. Why: a batch check appends 10,000 entries, and two SHA-256
 and a 32-byte hash per entry were a third of what checking a subject cost the server.
-
-**Which subjects an entry read** is also kept in ``audit_subjects``, the index a subject's
-access log is read through, merged in sorted runs rather than on every insert: once the
-entries not yet in it reach ``MERGE_EVERY``, the append that got there merges them, in its
-own transaction, and moves ``audit_index.upto``. A subject's access log reads the merged
-pairs and the unmerged tail in one statement (``for_subject``), and ``verify`` checks the
-pairs against the entries. Why: an index on ``audit_log.subject_id`` was dirtied on most of
-its pages by every batch check's commit, and grew dearer with the log: 29.5 µs an entry at
-1.5M entries against 8.1 without it; a sorted merge costs 2.6 (``bench/bench_audit.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, desc, except_, func, select, union_all
+from sqlalchemy import Connection, select
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from socialcredit import clock
@@ -43,14 +34,9 @@ from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.records import canonical_bytes
 from socialcredit.store import ledger
 from socialcredit.store.database import insert_sql, placeholder
-from socialcredit.store.schema import audit_index, audit_log, audit_subjects
+from socialcredit.store.schema import audit_log
 
 AUDIT = "audit_log"
-#: Entries appended before the subject index takes them in, sorted, in one run: big enough
-#: that a run touches each of the index's pages for many entries at once, small enough that
-#: the run (~0.25 s on the development machine) and a subject's read of the unmerged tail
-#: stay short. The append that reaches it pays for the run.
-MERGE_EVERY = 100_000
 _COLUMNS = (
     "seq",
     "key_id",
@@ -113,13 +99,8 @@ def append_many(conn: Connection, readings: Sequence[Readings]) -> None:
     rows, seq, head = _chained(seq, head, readings)
     # At the driver, as ``ledger.insert_entries`` does: SQLAlchemy's per-row parameter
     # processing cost more than the insert itself for a batch check's 10,000 entries.
-    mark = placeholder(conn)
-    conn.exec_driver_sql(insert_sql("audit_log", _COLUMNS, mark), rows)
+    conn.exec_driver_sql(insert_sql("audit_log", _COLUMNS, placeholder(conn)), rows)
     ledger.set_head(conn, seq, head, AUDIT)
-    upto = conn.exec_driver_sql(_UPTO_SQL.format(mark=mark), (AUDIT,)).scalar()
-    if seq - (upto or 0) >= MERGE_EVERY:
-        conn.exec_driver_sql(_MERGE_SQL.format(mark=mark), (upto or 0, seq))
-        conn.exec_driver_sql(_MOVE_SQL.format(mark=mark), (seq, AUDIT))
 
 
 def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Readings]) -> None:
@@ -138,21 +119,6 @@ def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Readings]) -> Non
     rows, seq, head = _chained(int(found[0]), bytes(found[1]), readings)
     cursor.executemany(insert_sql("audit_log", _COLUMNS, "?"), rows)
     cursor.execute(ledger.SET_HEAD_SQLITE, (seq, head, AUDIT))
-    cursor.execute(_UPTO_SQL.format(mark="?"), (AUDIT,))
-    found = cursor.fetchone()
-    upto = 0 if found is None else int(found[0])
-    if seq - upto >= MERGE_EVERY:
-        cursor.execute(_MERGE_SQL.format(mark="?"), (upto, seq))
-        cursor.execute(_MOVE_SQL.format(mark="?"), (seq, AUDIT))
-
-
-# The subject index's run (see the module doc), in the driver's own SQL as the inserts are.
-_UPTO_SQL = "SELECT upto FROM audit_index WHERE chain = {mark}"
-_MERGE_SQL = (
-    "INSERT INTO audit_subjects (subject_id, seq) SELECT subject_id, seq FROM audit_log "
-    "WHERE seq > {mark} AND seq <= {mark} AND subject_id IS NOT NULL ORDER BY subject_id, seq"
-)
-_MOVE_SQL = "UPDATE audit_index SET upto = {mark} WHERE chain = {mark}"
 
 
 def _chained(
@@ -204,24 +170,12 @@ _LAST = b',"subject_id":0}'
 
 
 def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEntry]:
-    """The entries about one subject from ``since`` on, newest first: those the subject index
-    holds, and those of the unmerged tail, in one statement so that a run merged meanwhile
-    neither hides nor repeats any."""
-    upto = func.coalesce(
-        select(audit_index.c.upto).where(audit_index.c.chain == AUDIT).scalar_subquery(), 0
-    )
-    after = since.isoformat()
-    merged = (
+    """The entries about one subject from ``since`` on, newest first."""
+    rows = conn.execute(
         select(audit_log)
-        .join(audit_subjects, audit_subjects.c.seq == audit_log.c.seq)
-        .where(audit_subjects.c.subject_id == subject_id, audit_log.c.recorded_at >= after)
+        .where(audit_log.c.subject_id == subject_id, audit_log.c.recorded_at >= since.isoformat())
+        .order_by(audit_log.c.seq.desc())
     )
-    tail = select(audit_log).where(
-        audit_log.c.seq > upto,
-        audit_log.c.subject_id == subject_id,
-        audit_log.c.recorded_at >= after,
-    )
-    rows = conn.execute(union_all(merged, tail).order_by(desc("seq")))
     return [_entry(row._mapping) for row in rows]
 
 
@@ -278,32 +232,7 @@ def verify(conn: Connection) -> tuple[int, ledger.ChainProblem | None]:
             f"entries {first}-{last} are not sealed: the entry that sealed them was altered "
             "or cut off",
         )
-    problem = ledger.check_head(conn, AUDIT, checked, head)
-    return checked, problem if problem is not None else _check_index(conn, checked)
-
-
-def _check_index(conn: Connection, entries: int) -> ledger.ChainProblem | None:
-    """The subject index holds exactly the (subject, entry) pairs of the entries up to its
-    ``upto``: a pair removed would hide a read from that subject's access log."""
-    upto = conn.execute(select(audit_index.c.upto).where(audit_index.c.chain == AUDIT)).scalar()
-    if upto is None:
-        return ledger.ChainProblem(AUDIT, 1, "the subject index's position is missing")
-    if upto > entries:
-        return ledger.ChainProblem(
-            AUDIT, entries + 1, f"the subject index says it holds entries up to {upto}"
-        )
-    read = select(audit_log.c.subject_id, audit_log.c.seq).where(
-        audit_log.c.seq <= upto, audit_log.c.subject_id.isnot(None)
-    )
-    held = select(audit_subjects.c.subject_id, audit_subjects.c.seq)
-    for first, second, problem in (
-        (read, held, "missing from the subject index: its subject's access log would not show it"),
-        (held, read, "in the subject index for a subject it did not read"),
-    ):
-        found = conn.execute(except_(first, second).order_by("seq").limit(1)).first()
-        if found is not None:
-            return ledger.ChainProblem(AUDIT, int(found.seq), problem)
-    return None
+    return checked, ledger.check_head(conn, AUDIT, checked, head)
 
 
 def _altered(first: int, last: int) -> ledger.ChainProblem:

@@ -201,30 +201,7 @@ audit_log = Table(
     Column("recorded_at", String(32), nullable=False),
     Column("entry_hash", LargeBinary(32), nullable=False),
 )
-
-#: Which subjects each audit entry read: the index a subject's access log is read through.
-#: Not an index on ``audit_log`` itself: a batch check's 10,000 random subjects dirty most of
-#: such an index's pages on every commit, a cost that grows with the log (``bench/
-#: bench_audit.py``: 29.5 µs an entry at 1.5M entries, 8.1 without it). The pairs are merged
-#: in, sorted, every ``audit.MERGE_EVERY`` entries (``audit.merge_index``); the access log
-#: reads them and the short unmerged tail of the log. Derived data: ``scs verify`` checks it.
-audit_subjects = Table(
-    "audit_subjects",
-    metadata,
-    Column("subject_id", Integer, primary_key=True, autoincrement=False),
-    Column(
-        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
-    ),
-    sqlite_with_rowid=False,
-)
-
-#: How far ``audit_subjects`` goes: every entry up to ``upto`` is in it (one row).
-audit_index = Table(
-    "audit_index",
-    metadata,
-    Column("chain", String(32), primary_key=True),
-    Column("upto", BigInteger, nullable=False),
-)
+Index("ix_audit_log_subject", audit_log.c.subject_id)
 
 #: Due process: a dispute, a human review, a credit-repair application or a deletion request,
 #: as it stands now. Every change to a case is also an entry of the ``case_events`` chain, so
