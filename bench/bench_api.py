@@ -47,6 +47,8 @@ from typing import Any
 
 import orjson
 
+from socialcredit import scoring
+
 OUT = Path(__file__).parent / "out"
 MEASURES = ["spc.high_speed_rail", "spc.flights"]
 TRIVIAL = "/bench/trivial"
@@ -170,7 +172,11 @@ def _run(
             )
         print(json.dumps({k: v[-1] for k, v in runs.items() if v}), file=sys.stderr)
     med = {name: _median_run(r) for name, r in runs.items() if r}
-    summary: dict[str, Any] = {"load_average_after": os.getloadavg()}
+    # The server runs this install, so the engine it scores fresh checks and notices with.
+    summary: dict[str, Any] = {
+        "load_average_after": os.getloadavg(),
+        "scoring_engine": scoring.ENGINE,
+    }
     if "checks" in med:
         summary |= {
             "trivial_rps": med["trivial"]["rps"],

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import BaseRoute
 
+from socialcredit import scoring
 from socialcredit.api import bodies, checks
 from socialcredit.api.app import WHATIF_BODY, create_app
 from socialcredit.api.limits import RateLimit
@@ -97,6 +98,7 @@ def test_metrics_count_requests_by_route_template_and_never_name_a_subject(
     assert value(after, requests, **report_route) == value(before, requests, **report_route) + 1
     unrouted = {"method": "GET", "route": "unrouted", "status": "404"}
     assert value(after, requests, **unrouted) == value(before, requests, **unrouted) + 1
+    assert value(after, "scs_scoring_engine_info", engine=scoring.ENGINE) == 1
     latency = "scs_http_request_duration_seconds_count"
     assert value(after, latency, method="GET", route="/v1/checks") >= 1
     assert value(after, "scs_checks_total", result="applies") == (

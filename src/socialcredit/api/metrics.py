@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from socialcredit import scoring
 from socialcredit.store import outbox
 
 #: The route label of a request no route answered (an unknown path, a body refused unread).
@@ -48,6 +49,12 @@ NOTICES_PENDING = Gauge(
 RATE_LIMITED = Counter(
     "scs_rate_limited_requests", "Requests refused with 429, by the caller's role", ["role"]
 )
+#: Which execution of the scoring engine this process runs (``native``): an operator who sees
+#: ``interpreted`` where a compiled build was expected knows why scoring is slower.
+SCORING_ENGINE = Gauge(
+    "scs_scoring_engine_info", "The scoring engine this process runs (always 1)", ["engine"]
+)
+SCORING_ENGINE.labels(scoring.ENGINE).set(1)
 
 
 def audited(action: str, result: str, count: int = 1) -> None:
