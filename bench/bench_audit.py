@@ -138,14 +138,12 @@ def main() -> None:
         return round(seconds / GROUP * 1e6, 2)
 
     report: dict[str, object] = {"logged_before": args.log, "timed_entries": entries}
+    totals = {name: statistics.median(a + b for a, b in pairs) for name, pairs in timings.items()}
     for name, pairs in timings.items():
         report[f"{name}_insert_us"] = per_entry(statistics.median(a for a, _ in pairs))
         report[f"{name}_checkpoint_us"] = per_entry(statistics.median(b for _, b in pairs))
-        report[f"{name}_total_us"] = per_entry(statistics.median(a + b for a, b in pairs))
-    report["indexed_over_bare"] = round(
-        float(report["indexed_total_us"]) / float(report["bare_total_us"]),
-        2,  # type: ignore[arg-type]
-    )
+        report[f"{name}_total_us"] = per_entry(totals[name])
+    report["indexed_over_bare"] = round(totals["indexed"] / totals["bare"], 2)
     report["deferred_merge_us"] = round(merge[0] / entries * 1e6, 2)
     report["deferred_merge_checkpoint_us"] = round(merge[1] / entries * 1e6, 2)
     report["machine_pace"] = machine_pace()

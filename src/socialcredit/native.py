@@ -5,7 +5,7 @@ The install compiles ``evaluation.py`` with mypyc where it can (``hatch_build.py
 The compiled copy is used only while that stamp matches the ``evaluation.py`` installed beside
 it: after an edit to the source (a developer's editable install) the engine runs interpreted
 until the next install rather than run code that is no longer the source. Both are the same
-program, proven equal on random histories by ``tests/test_scoring_properties.py``.
+program, proven equal on random histories by ``tests/test_compiled_engine.py``.
 
 ``SCS_ENGINE`` chooses: ``auto`` (the default: compiled when current, else interpreted),
 ``interpreted``, or ``compiled`` (fail at import rather than run interpreted; CI sets it).
