@@ -86,7 +86,12 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def registry(db_url: str) -> Registry:
     """An initialised registry with the demo providers registered."""
-    reg = Registry.init(db_url, actor="test")
+    return new_registry(db_url)
+
+
+def new_registry(url: str) -> Registry:
+    """An initialised registry at ``url`` with the demo providers registered."""
+    reg = Registry.init(url, actor="test")
     for name, patterns in DEMO_PROVIDERS:
         reg.add_provider(name, patterns, actor="test")
     return reg

@@ -34,6 +34,7 @@ from socialcredit.keys_cli import app as key_app
 from socialcredit.rulebook_cli import app as rulebook_app
 from socialcredit.scoring_cli import explain, rescore, score
 from socialcredit.sim_cli import simulate_command
+from socialcredit.store import audit_index
 from socialcredit.store.registry import Registry
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ app.add_typer(dispute_app, name="dispute")
 app.add_typer(review_app, name="review")
 app.add_typer(repair_app, name="repair")
 app.add_typer(notices_app, name="notices")
+audit_app = typer.Typer(help="The audit log of reads: its subject index.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 app.command()(serve)
 app.command()(report)
 app.command("archive")(archive_)
@@ -287,6 +290,15 @@ def verify(
     if not report.ok:
         err.print(f"[bold red]tampering detected:[/] {escape(str(report.problem))}")
         raise typer.Exit(1)
+
+
+@audit_app.command("index")
+@user_errors
+def audit_index_(db: Db = None, secret_file: SecretFile = None) -> None:
+    """Index every audit entry not yet in the subject index now. A running server does this
+    by itself whenever 100,000 entries await; this is for a registry read without one."""
+    registry = Registry.open(db, secret_file)
+    emit({"indexed": audit_index.build_all(registry.engine)})
 
 
 @app.command()

@@ -6,6 +6,7 @@ the registry they opened and nothing is read from the environment at import time
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,7 @@ from socialcredit.api import (
     repairs,
     subjects,
 )
+from socialcredit.api.audit_indexing import Indexer
 from socialcredit.api.audit_writer import GroupCommit
 from socialcredit.api.auth import KEY_OPTIONAL, CallerDep, Freshness, RegistryDep
 from socialcredit.api.errors import ErrorBody
@@ -67,6 +69,7 @@ def create_app(
     app.state.freshness = Freshness(app.state.registry)
     app.state.audit_writer = GroupCommit(app.state.registry)
     app.state.notice_writer = NoticeWriter(app.state.registry, enabled=write_notices)
+    app.state.audit_indexer = Indexer(app.state.registry.engine)
     app.state.rate_limit = rate_limit or RateLimit()
     app.state.rate_limiter = buckets_for(app.state.rate_limit)
     errors.install(app)
@@ -113,9 +116,12 @@ def create_app(
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While serving, the notice writer works off what is owed: on start what a previous
     run left (it may have stopped between a submission and its notices) or an import
-    marked, then what submissions and other writers mark."""
+    marked, then what submissions and other writers mark. And the audit indexer builds
+    the audit log's subject index behind the checks (``api.audit_indexing``)."""
     app.state.notice_writer.start()
+    app.state.audit_indexer.start()
     yield
+    await asyncio.to_thread(app.state.audit_indexer.stop)
     await app.state.notice_writer.stop()
 
 

@@ -16,6 +16,10 @@ numbers, or the shared time, all checked), so ``verify`` finds it as before; a t
 one entry is hashed exactly as every entry was before sealing (the digest of its own JSON),
 so older logs verify unchanged. Why: a batch check appends 10,000 entries, and two SHA-256
 and a 32-byte hash per entry were a third of what checking a subject cost the server.
+
+The log has no index by subject: ``store.audit_index`` builds one in sorted generations
+behind it, and a subject's entries (``for_subject``) are read from the complete generations
+and from the tail of the log after them.
 """
 
 from __future__ import annotations
@@ -26,15 +30,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, desc, func, select, union_all
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from socialcredit import clock
 from socialcredit.chain import GENESIS, entry_hash
 from socialcredit.records import canonical_bytes
-from socialcredit.store import ledger
+from socialcredit.store import audit_index, ledger
 from socialcredit.store.database import insert_sql, placeholder
-from socialcredit.store.schema import audit_log
+from socialcredit.store.schema import audit_generations, audit_log, audit_subjects
 
 AUDIT = "audit_log"
 _COLUMNS = (
@@ -170,12 +174,33 @@ _LAST = b',"subject_id":0}'
 
 
 def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEntry]:
-    """The entries about one subject from ``since`` on, newest first."""
-    rows = conn.execute(
-        select(audit_log)
-        .where(audit_log.c.subject_id == subject_id, audit_log.c.recorded_at >= since.isoformat())
-        .order_by(audit_log.c.seq.desc())
+    """The entries about one subject from ``since`` on, newest first: those of the complete
+    generations of the subject index that reach ``since`` (one seek each), and those of the
+    tail after them, in one statement, so that a generation completed meanwhile neither
+    hides nor repeats any."""
+    after = since.isoformat()
+    generations = audit_generations.c
+    upto = func.coalesce(
+        select(func.max(generations.last_seq)).where(generations.complete).scalar_subquery(), 0
     )
+    # ``gen IN (…)`` rather than a join, so that SQLite seeks ``(gen, subject_id)`` in each
+    # generation instead of scanning the index for the subject.
+    reaching = select(generations.gen).where(generations.complete, generations.last_at >= after)
+    indexed = (
+        select(audit_log)
+        .join(audit_subjects, audit_log.c.seq == audit_subjects.c.seq)
+        .where(
+            audit_subjects.c.gen.in_(reaching),
+            audit_subjects.c.subject_id == subject_id,
+            audit_log.c.recorded_at >= after,
+        )
+    )
+    tail = select(audit_log).where(
+        audit_log.c.seq > upto,
+        audit_log.c.subject_id == subject_id,
+        audit_log.c.recorded_at >= after,
+    )
+    rows = conn.execute(union_all(indexed, tail).order_by(desc("seq")))
     return [_entry(row._mapping) for row in rows]
 
 
@@ -232,7 +257,8 @@ def verify(conn: Connection) -> tuple[int, ledger.ChainProblem | None]:
             f"entries {first}-{last} are not sealed: the entry that sealed them was altered "
             "or cut off",
         )
-    return checked, ledger.check_head(conn, AUDIT, checked, head)
+    problem = ledger.check_head(conn, AUDIT, checked, head)
+    return checked, problem if problem is not None else audit_index.check(conn, checked)
 
 
 def _altered(first: int, last: int) -> ledger.ChainProblem:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     Float,
@@ -201,7 +202,36 @@ audit_log = Table(
     Column("recorded_at", String(32), nullable=False),
     Column("entry_hash", LargeBinary(32), nullable=False),
 )
-Index("ix_audit_log_subject", audit_log.c.subject_id)
+
+#: Which subjects the audit entries read, the index a subject's access log is read through,
+#: built in sorted **generations** by ``store.audit_index`` rather than on every insert. An
+#: index on ``audit_log.subject_id`` had most of its pages dirtied by every batch check's
+#: commit (10,000 random subjects), a cost that grew with the log: 29.5 µs an entry at 1.5M
+#: entries against 8.1 without it (``bench/bench_audit.py``). A generation is the entries of
+#: one span of the log sorted by subject, appended after the previous generation, so filling
+#: it dirties only the pages at the end of this table. Derived data: ``scs verify`` checks it.
+audit_subjects = Table(
+    "audit_subjects",
+    metadata,
+    Column("gen", Integer, primary_key=True, autoincrement=False),
+    Column("subject_id", Integer, primary_key=True, autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    sqlite_with_rowid=False,
+)
+
+#: The generations of ``audit_subjects``: entries ``first_seq`` to ``last_seq`` (the last
+#: recorded at ``last_at``). One being built is not ``complete`` and nobody reads its rows.
+audit_generations = Table(
+    "audit_generations",
+    metadata,
+    Column("gen", Integer, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_at", String(32), nullable=False),
+    Column("complete", Boolean, nullable=False),
+)
 
 #: Due process: a dispute, a human review, a credit-repair application or a deletion request,
 #: as it stands now. Every change to a case is also an entry of the ``case_events`` chain, so
