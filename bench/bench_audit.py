@@ -4,20 +4,22 @@ A batch check writes one audit entry per subject checked (``store.audit``), and 
 benchmark that insert is about half of the server's time a subject. This measures it apart
 from HTTP, on SQLite files with the registry's schema and pragmas:
 
-- **entries with the subject index** (the registry as it is): groups of 10,000 entries
-  appended with ``audit.append_many_sqlite``, committed, then checkpointed (the server
-  checkpoints after its commits: the pages a commit dirtied are written twice, to the WAL
-  and then to the database, and both writes are counted);
-- **the same entries without the subject index** (the baseline of the same run, the two
-  alternated): what the log alone costs;
-- **a deferred, sorted merge** of the baseline's timed entries into a separate
-  ``(subject_id, seq)`` table holding the prefilled log's pairs: what the index would cost
-  per entry if it were built off the hot path, in large sorted runs.
+- **entries with an index on ``audit_log.subject_id``** (the registry before revision 0006,
+  the baseline of the same run): groups of 10,000 entries appended with
+  ``audit.append_many_sqlite``, committed, then checkpointed (the server checkpoints after
+  its commits: the pages a commit dirtied are written twice, to the WAL and then to the
+  database, and both writes are counted);
+- **the same entries without it** (the registry as it is, the two alternated);
+- **a generation of the subject index** built over the timed entries afterwards
+  (``audit_index.build``): its cost an entry, and the longest write transaction of its
+  slices (how long a check could wait for the write lock);
+- **a subject's access log** (``audit.for_subject``) with the timed entries in the tail, and
+  once they are in a generation, against the indexed query of the baseline.
 
     python bench/bench_audit.py                     # 1,500,000 entries logged first, 20 groups
     python bench/bench_audit.py --log 300000 --groups 10
 
-Prints medians (µs an entry) and the ratio; not part of the test suite.
+Prints medians (µs an entry, ms a read) and the ratio; not part of the test suite.
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from pace import machine_pace
 
-from socialcredit.store import audit
+from socialcredit.store import audit, audit_index, database
 from socialcredit.store.registry import Registry
 
 GROUP = 10_000  # a batch check's subjects
+SINCE = date(2000, 1, 1)  # before every entry: the reads return all of a subject's
 SUBJECTS = 20_000  # the demo city's
 
 
@@ -77,11 +82,11 @@ def append(conn: sqlite3.Connection, rng: random.Random) -> tuple[float, float]:
 
 
 def build(workdir: Path, log: int, rng: random.Random) -> tuple[Path, Path]:
-    """A registry with the demo city's number of subjects and ``log`` entries logged, and a
-    copy of it without the subject index."""
-    indexed = workdir / "indexed.db"
-    Registry.init(f"sqlite:///{indexed}", actor="bench").engine.dispose()
-    conn = connect(indexed)
+    """A registry with the demo city's number of subjects and ``log`` entries logged, all in
+    generations of the subject index, and a copy of it with the old index instead."""
+    current = workdir / "current.db"
+    Registry.init(f"sqlite:///{current}", actor="bench").engine.dispose()
+    conn = connect(current)
     conn.executemany(
         "INSERT INTO subjects (id, kind, key, display) VALUES (?, 'person', ?, ?)",
         ((i, f"key{i:060d}", f"P{i:017d}") for i in range(1, SUBJECTS + 1)),
@@ -91,20 +96,66 @@ def build(workdir: Path, log: int, rng: random.Random) -> tuple[Path, Path]:
         append(conn, rng)
     conn.close()
     print(f"logged {log:,} entries in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    bare = workdir / "bare.db"
-    shutil.copyfile(indexed, bare)
-    conn = connect(bare)
-    conn.execute("DROP INDEX ix_audit_log_subject")
-    conn.execute(
-        "CREATE TABLE audit_pairs (subject_id INTEGER, seq INTEGER, "
-        "PRIMARY KEY (subject_id, seq)) WITHOUT ROWID"
-    )
-    conn.execute(
-        "INSERT INTO audit_pairs SELECT subject_id, seq FROM audit_log ORDER BY subject_id, seq"
-    )
-    conn.execute("VACUUM")
+    engine = database.open_engine(f"sqlite:///{current}")
+    audit_index.build_all(engine)
+    engine.dispose()
+    indexed = workdir / "indexed.db"
+    shutil.copyfile(current, indexed)
+    conn = connect(indexed)
+    conn.execute("CREATE INDEX ix_audit_log_subject ON audit_log (subject_id)")
     conn.close()
-    return indexed, bare
+    for path in (current, indexed):
+        conn = connect(path)
+        conn.execute("VACUUM")
+        conn.close()
+    return indexed, current
+
+
+def generation(path: Path) -> tuple[float, float, int]:
+    """Seconds to build one generation over the tail, the longest of its write
+    transactions, and the entries it took."""
+    longest = [0.0]
+    inner = audit_index._in_transaction
+
+    def timed(cursor: object, step: Callable[[], object]) -> object:
+        began = time.perf_counter()
+        try:
+            return inner(cursor, step)
+        finally:
+            longest[0] = max(longest[0], time.perf_counter() - began)
+
+    engine = database.open_engine(f"sqlite:///{path}")
+    audit_index._in_transaction = timed  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        entries = audit_index.build(engine, at_least=1)
+        took = time.perf_counter() - started
+    finally:
+        audit_index._in_transaction = inner  # type: ignore[assignment]
+        engine.dispose()
+    return took, longest[0], entries
+
+
+def reads(path: Path, rng: random.Random, indexed: bool, count: int = 200) -> float:
+    """Median seconds to read one subject's access log (the indexed query of the old schema
+    on ``indexed``, ``audit.for_subject`` otherwise)."""
+    engine = database.open_engine(f"sqlite:///{path}")
+    took = []
+    with engine.connect() as conn:
+        for _ in range(count):
+            subject = rng.randrange(1, SUBJECTS + 1)
+            started = time.perf_counter()
+            if indexed:
+                conn.exec_driver_sql(
+                    "SELECT * FROM audit_log WHERE subject_id = ? AND recorded_at >= ? "
+                    "ORDER BY seq DESC",
+                    (subject, SINCE.isoformat()),
+                ).all()
+            else:
+                audit.for_subject(conn, subject, SINCE)
+            took.append(time.perf_counter() - started)
+    engine.dispose()
+    return statistics.median(took)
 
 
 def main() -> None:
@@ -114,24 +165,18 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(20261124)
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent / "out") as tmp:
-        indexed, bare = build(Path(tmp), args.log, rng)
-        connections = {"indexed": connect(indexed), "bare": connect(bare)}
+        indexed, current = build(Path(tmp), args.log, rng)
+        connections = {"indexed": connect(indexed), "current": connect(current)}
         timings: dict[str, list[tuple[float, float]]] = {name: [] for name in connections}
         for _ in range(args.groups):
             for name, conn in connections.items():  # alternated: drift hits both alike
                 timings[name].append(append(conn, rng))
-        bare_conn = connections["bare"]
-        started = time.perf_counter()
-        bare_conn.execute("BEGIN IMMEDIATE")
-        bare_conn.execute(
-            "INSERT INTO audit_pairs SELECT subject_id, seq FROM audit_log WHERE seq > ? "
-            "ORDER BY subject_id, seq",
-            ((args.log // GROUP) * GROUP,),
-        )
-        bare_conn.execute("COMMIT")
-        merged = time.perf_counter()
-        bare_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        merge = (merged - started, time.perf_counter() - merged)
+        for conn in connections.values():
+            conn.close()
+        read_indexed = reads(indexed, rng, indexed=True)
+        read_tail = reads(current, rng, indexed=False)
+        built, longest, took = generation(current)
+        read_generations = reads(current, rng, indexed=False)
     entries = args.groups * GROUP
 
     def per_entry(seconds: float) -> float:
@@ -143,9 +188,13 @@ def main() -> None:
         report[f"{name}_insert_us"] = per_entry(statistics.median(a for a, _ in pairs))
         report[f"{name}_checkpoint_us"] = per_entry(statistics.median(b for _, b in pairs))
         report[f"{name}_total_us"] = per_entry(totals[name])
-    report["indexed_over_bare"] = round(totals["indexed"] / totals["bare"], 2)
-    report["deferred_merge_us"] = round(merge[0] / entries * 1e6, 2)
-    report["deferred_merge_checkpoint_us"] = round(merge[1] / entries * 1e6, 2)
+    report["indexed_over_current"] = round(totals["indexed"] / totals["current"], 2)
+    report["generation_entries"] = took
+    report["generation_us_per_entry"] = round(built / max(took, 1) * 1e6, 2)
+    report["generation_longest_write_ms"] = round(longest * 1e3, 2)
+    report["access_log_ms_indexed_baseline"] = round(read_indexed * 1e3, 3)
+    report["access_log_ms_tail_of_timed_entries"] = round(read_tail * 1e3, 3)
+    report["access_log_ms_from_generations"] = round(read_generations * 1e3, 3)
     report["machine_pace"] = machine_pace()
     print(json.dumps(report, indent=2))
 

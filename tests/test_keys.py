@@ -208,3 +208,53 @@ def test_altering_or_deleting_any_one_audit_entry_of_a_batch_is_found(
     assert not report.ok and report.problem is not None
     assert (report.problem.chain, report.problem.seq) == ("audit_log", found_at)
     assert problem in report.problem.problem
+
+
+@pytest.mark.parametrize("distinct", [1, 3, 300])
+def test_audit_entries_land_as_read_whatever_their_results(registry: Registry, distinct: int) -> None:
+    """On SQLite a group's entries are inserted by one statement that picks each entry's
+    result by a byte (``audit._insert_sqlite``), with a row-by-row path past 255 distinct
+    results; on PostgreSQL row by row. Either way every entry lands as read, in order, both
+    ways of appending, and the chain verifies."""
+    from socialcredit.store import audit
+
+    ids = sealed_log(registry)  # entries 1-8
+    reads = [
+        (None if n % 7 == 0 else ids[n % 2], f"result-{n % distinct}") for n in range(600)
+    ]
+    groups = [
+        audit.Readings("k_x", "consumer", "check", "rental", reads[:400]),
+        audit.Readings("k_y", "auditor", "trail", None, []),
+        audit.Readings("k_y", "subject", "report", None, reads[400:]),
+    ]
+    with registry.writer.begin() as conn:
+        audit.append_many(conn, groups)
+    if registry.engine.dialect.name == "sqlite":  # the API's group commit's way
+        raw = registry.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            audit.append_many_sqlite(cursor, groups)
+            cursor.execute("COMMIT")
+        finally:
+            raw.close()
+        rounds = 2
+    else:
+        rounds = 1
+    wanted = [
+        (key_id, role, purpose, action, subject, result)
+        for _ in range(rounds)
+        for key_id, role, purpose, action, part in (
+            ("k_x", "consumer", "rental", "check", reads[:400]),
+            ("k_y", "subject", None, "report", reads[400:]),
+        )
+        for subject, result in part
+    ]
+    with registry.engine.connect() as conn:
+        entries = audit.page(conn, 8, 10_000)
+    assert [e.seq for e in entries] == list(range(9, 9 + 600 * rounds))
+    assert [(e.key_id, e.role, e.purpose, e.action, e.subject_id, e.result) for e in entries] == (
+        wanted
+    )
+    report = registry.verify()
+    assert report.ok and report.audit_entries == 8 + 600 * rounds, report.problem

@@ -25,11 +25,12 @@ and from the tail of the log after them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, desc, func, select, union_all
 from sqlalchemy.engine.interfaces import DBAPICursor
 
@@ -100,10 +101,14 @@ def append_many(conn: Connection, readings: Sequence[Readings]) -> None:
     if not any(group.reads for group in readings):
         return
     seq, head = ledger.lock_head(conn, AUDIT)
-    rows, seq, head = _chained(seq, head, readings)
+    runs, stamp, seq, head = _chained(seq, head, readings)
     # At the driver, as ``ledger.insert_entries`` does: SQLAlchemy's per-row parameter
     # processing cost more than the insert itself for a batch check's 10,000 entries.
-    conn.exec_driver_sql(insert_sql("audit_log", _COLUMNS, placeholder(conn)), rows)
+    if conn.dialect.name == "sqlite":
+        _insert_sqlite(conn.exec_driver_sql, conn.exec_driver_sql, runs, stamp, seq, head)
+    else:
+        rows = _rows(runs, stamp, head)
+        conn.exec_driver_sql(insert_sql("audit_log", _COLUMNS, placeholder(conn)), rows)
     ledger.set_head(conn, seq, head, AUDIT)
 
 
@@ -120,16 +125,28 @@ def append_many_sqlite(cursor: DBAPICursor, readings: Sequence[Readings]) -> Non
     found = cursor.fetchone()
     if found is None:
         raise ledger.ChainError(f"the head of the {AUDIT} chain is missing: run `scs verify`")
-    rows, seq, head = _chained(int(found[0]), bytes(found[1]), readings)
-    cursor.executemany(insert_sql("audit_log", _COLUMNS, "?"), rows)
+    runs, stamp, seq, head = _chained(int(found[0]), bytes(found[1]), readings)
+    _insert_sqlite(cursor.execute, cursor.executemany, runs, stamp, seq, head)
     cursor.execute(ledger.SET_HEAD_SQLITE, (seq, head, AUDIT))
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One group of readings as the insert takes it: entries ``first`` on, one a subject,
+    each with the index (``codes``) of its result among the group's ``results``."""
+
+    group: Readings
+    first: int
+    subjects: list[int | None]
+    codes: list[int]
+    results: list[str]
 
 
 def _chained(
     seq: int, head: bytes, readings: Sequence[Readings]
-) -> tuple[list[tuple[Any, ...]], int, bytes]:
-    """The rows of the entries after (``seq``, ``head``), sealed together (see the module
-    doc), and the new head.
+) -> tuple[list[_Run], str, int, bytes]:
+    """The entries after (``seq``, ``head``) as runs, their shared time, the last entry's
+    number and the hash that seals them all (see the module doc).
 
     This is the checks' hot path, a batch check's 10,000 entries at a time, so an entry's
     canonical JSON (``_content``) is not built from a dict per entry: within one group of
@@ -137,22 +154,96 @@ def _chained(
     canonical (sorted) form, so the bytes are a prefix made once per result, the id and the
     closing brace — the same bytes, which ``verify`` recomputes the slow way."""
     stamp = clock.timestamp()
-    rows: list[tuple[Any, ...]] = []
+    runs: list[_Run] = []
     contents: list[bytes] = []
     for group in readings:
+        if not group.reads:
+            continue
         key_id, role, action, purpose = group.key_id, group.role, group.action, group.purpose
-        prefixes: dict[str, bytes] = {}
+        prefixes: dict[str, tuple[bytes, int]] = {}
+        results: list[str] = []
+        subjects: list[int | None] = []
+        codes: list[int] = []
         for subject, result in group.reads:
-            prefix = prefixes.get(result)
-            if prefix is None:
-                prefix = prefixes[result] = _content_prefix(key_id, role, action, purpose, result)
-            contents.append(prefix + (b"null" if subject is None else str(subject).encode()) + b"}")
-            seq += 1
-            rows.append((seq, key_id, role, subject, purpose, action, result, stamp, _UNSEALED))
-    if rows:
-        head = entry_hash(head, seq, stamp, hashlib.sha256(b"".join(contents)).digest())
-        rows[-1] = (*rows[-1][:-1], bytearray(head))
-    return rows, seq, head
+            found = prefixes.get(result)
+            if found is None:
+                prefix = _content_prefix(key_id, role, action, purpose, result)
+                found = prefixes[result] = (prefix, len(results))
+                results.append(result)
+            contents.append(
+                found[0] + (b"null" if subject is None else str(subject).encode()) + b"}"
+            )
+            subjects.append(subject)
+            codes.append(found[1])
+        runs.append(_Run(group, seq + 1, subjects, codes, results))
+        seq += len(subjects)
+    head = entry_hash(head, seq, stamp, hashlib.sha256(b"".join(contents)).digest())
+    return runs, stamp, seq, head
+
+
+def _rows(runs: Sequence[_Run], stamp: str, head: bytes) -> list[tuple[Any, ...]]:
+    """The runs as rows of ``audit_log``, the last carrying the seal."""
+    rows: list[tuple[Any, ...]] = []
+    for run in runs:
+        group, results = run.group, run.results
+        rows.extend(
+            (seq, group.key_id, group.role, subject, group.purpose, group.action, results[code])
+            + (stamp, _UNSEALED)
+            for seq, subject, code in zip(
+                range(run.first, run.first + len(run.subjects)), run.subjects, run.codes, strict=True
+            )
+        )
+    rows[-1] = (*rows[-1][:-1], bytearray(head))
+    return rows
+
+
+def _insert_sqlite(
+    execute: Callable[..., Any],
+    executemany: Callable[..., Any],
+    runs: Sequence[_Run],
+    stamp: str,
+    last: int,
+    head: bytes,
+) -> None:
+    """Insert the runs on SQLite, one statement a run: SQLite walks the run's subjects as a
+    JSON array (``json_each``), numbers each entry from the run's first and picks its result
+    by the entry's byte in ``codes``, so that no Python tuple is built nor bound per entry
+    (0.6-0.8 µs an entry where ``executemany`` took 2.4-3.2, in memory). Then the last
+    entry gets the seal."""
+    for run in runs:
+        group, results = run.group, run.results
+        if len(results) > _MOST_RESULTS:  # never in practice: one byte per entry's result
+            executemany(insert_sql("audit_log", _COLUMNS, "?"), _rows([run], stamp, b""))
+            continue
+        if len(results) == 1:
+            result_sql, result_params = "?", tuple(results)
+        else:
+            cases = " ".join(f"WHEN x'{code:02x}' THEN ?" for code in range(len(results)))
+            result_sql = f"CASE substr(?, key + 1, 1) {cases} END"
+            result_params = (bytes(run.codes), *results)
+        execute(
+            _INSERT_RUN_SQL.format(result=result_sql),
+            (
+                run.first,
+                group.key_id,
+                group.role,
+                group.purpose,
+                group.action,
+                *result_params,
+                stamp,
+                orjson.dumps(run.subjects),
+            ),
+        )
+    execute(_SEAL_SQL, (bytearray(head), last))
+
+
+_MOST_RESULTS = 255
+_INSERT_RUN_SQL = (
+    "INSERT INTO audit_log (seq, key_id, role, subject_id, purpose, action, result, "
+    "recorded_at, entry_hash) SELECT ? + key, ?, ?, value, ?, ?, {result}, ?, x'' "
+    "FROM json_each(?)"
+)
+_SEAL_SQL = "UPDATE audit_log SET entry_hash = ? WHERE seq = ?"
 
 
 #: The chain hash of an entry sealed by a later one of its transaction. A ``bytearray``
