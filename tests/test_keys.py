@@ -213,8 +213,8 @@ def test_altering_or_deleting_any_one_audit_entry_of_a_batch_is_found(
 @pytest.mark.parametrize("distinct", [1, 3, 300])
 def test_audit_entries_land_as_read_whatever_their_results(registry: Registry, distinct: int) -> None:
     """On SQLite a group's entries are inserted by one statement that picks each entry's
-    result by a byte (``audit._insert_sqlite``), with a row-by-row path past 255 distinct
-    results; on PostgreSQL row by row. Either way every entry lands as read, in order, both
+    result by a byte (``audit._insert_sqlite``), with a row-by-row path for short groups and
+    past 255 distinct results; on PostgreSQL row by row. Either way every entry lands as read, in order, both
     ways of appending, and the chain verifies."""
     from socialcredit.store import audit
 
@@ -222,11 +222,13 @@ def test_audit_entries_land_as_read_whatever_their_results(registry: Registry, d
     reads = [
         (None if n % 7 == 0 else ids[n % 2], f"result-{n % distinct}") for n in range(600)
     ]
+    # Runs long and short (rows below ``_JSON_FROM``), empty, interleaved in one transaction.
+    cuts = [0, 1, 400, 403, 404, 600]
     groups = [
-        audit.Readings("k_x", "consumer", "check", "rental", reads[:400]),
-        audit.Readings("k_y", "auditor", "trail", None, []),
-        audit.Readings("k_y", "subject", "report", None, reads[400:]),
+        audit.Readings(f"k_{n}", "consumer", "check", "rental", reads[start:end])
+        for n, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False))
     ]
+    groups.insert(2, audit.Readings("k_y", "auditor", "trail", None, []))
     with registry.writer.begin() as conn:
         audit.append_many(conn, groups)
     if registry.engine.dialect.name == "sqlite":  # the API's group commit's way
@@ -244,11 +246,9 @@ def test_audit_entries_land_as_read_whatever_their_results(registry: Registry, d
     wanted = [
         (key_id, role, purpose, action, subject, result)
         for _ in range(rounds)
-        for key_id, role, purpose, action, part in (
-            ("k_x", "consumer", "rental", "check", reads[:400]),
-            ("k_y", "subject", None, "report", reads[400:]),
-        )
-        for subject, result in part
+        for n, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False))
+        for key_id, role, purpose, action in [(f"k_{n}", "consumer", "rental", "check")]
+        for subject, result in reads[start:end]
     ]
     with registry.engine.connect() as conn:
         entries = audit.page(conn, 8, 10_000)
