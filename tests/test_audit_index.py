@@ -302,3 +302,20 @@ def test_scs_audit_index_builds_what_is_left(registry: Registry, db_url: str) ->
     assert result.exit_code == 0, result.output
     assert '"indexed": 8' in result.output
     assert generations(registry) == [(1, 1, 8, True)]
+
+
+def test_metrics_count_the_entries_not_yet_indexed(registry: Registry) -> None:
+    """``scs_audit_unindexed_entries``: what the access log still reads from the log itself,
+    back to 0 once indexed. The server's lifespan runs, with its indexer stopped after."""
+    from fastapi.testclient import TestClient
+
+    from socialcredit.api.app import create_app
+
+    sealed_log(registry)
+    app = create_app(registry)
+    with TestClient(app) as client:
+        assert app.state.audit_indexer.running
+        assert "scs_audit_unindexed_entries 8.0" in client.get("/metrics").text
+        audit_index.build_all(registry.engine)
+        assert "scs_audit_unindexed_entries 0.0" in client.get("/metrics").text
+    assert not app.state.audit_indexer.running

@@ -20,7 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from socialcredit import scoring
-from socialcredit.store import outbox
+from socialcredit.store import audit_index, outbox
 
 #: The route label of a request no route answered (an unknown path, a body refused unread).
 UNROUTED = "unrouted"
@@ -45,6 +45,11 @@ AUDIT = Counter(
 )
 NOTICES_PENDING = Gauge(
     "scs_notices_pending", "Subjects owed a look at their notices after their records landed"
+)
+AUDIT_UNINDEXED = Gauge(
+    "scs_audit_unindexed_entries",
+    "Audit entries not yet in the audit log's subject index (the access log reads them from "
+    "the log itself); the server indexes them once 100,000 wait",
 )
 RATE_LIMITED = Counter(
     "scs_rate_limited_requests", "Requests refused with 429, by the caller's role", ["role"]
@@ -86,10 +91,12 @@ def submitted(accepted: int, duplicates: int, rejected: int) -> None:
 
 
 def exposition(request: Request) -> Response:
-    """The metrics, for a Prometheus scrape. The notices owed are counted in the database
-    at the scrape: notice workers in other processes settle them too."""
+    """The metrics, for a Prometheus scrape. The notices owed and the audit entries not yet
+    indexed are counted in the database at the scrape: notice workers in other processes
+    settle the first, any server or ``scs audit index`` the second."""
     with request.app.state.registry.engine.connect() as conn:
         NOTICES_PENDING.set(outbox.owed_count(conn))
+        AUDIT_UNINDEXED.set(audit_index.unindexed(conn))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

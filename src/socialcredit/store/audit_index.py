@@ -52,7 +52,7 @@ _PENDING_SQL = (
 )
 _DUE_SQL = (
     "SELECT (SELECT count(*) FROM audit_generations WHERE NOT complete), "
-    "(SELECT coalesce(max(last_seq), 0) FROM audit_generations), "
+    "(SELECT coalesce(max(last_seq), 0) FROM audit_generations WHERE complete), "
     "(SELECT coalesce(max(seq), 0) FROM audit_log)"
 )
 _LAST_SQL = "SELECT coalesce(max(gen), 0), coalesce(max(last_seq), 0) FROM audit_generations"
@@ -119,6 +119,13 @@ def _due(engine: Engine, at_least: int) -> bool:
     with engine.connect() as conn:
         pending, upto, end = conn.exec_driver_sql(_DUE_SQL).one()
     return bool(pending) or int(end) - int(upto) >= at_least
+
+
+def unindexed(conn: Connection) -> int:
+    """The entries after the last complete generation: what a subject's access log reads
+    from the log itself (``/metrics``: ``scs_audit_unindexed_entries``)."""
+    _, upto, end = conn.exec_driver_sql(_DUE_SQL).one()
+    return int(end) - int(upto)
 
 
 def _runner(conn: Connection) -> Run:
