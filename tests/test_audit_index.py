@@ -81,7 +81,7 @@ def test_a_window_skips_generations_wholly_before_it(registry: Registry) -> None
     ids = sealed_log(registry)
     audit_index.build_all(registry.engine)
     with registry.writer.begin() as conn:
-        conn.execute(text("UPDATE audit_log SET recorded_at = '2024-01-01T00:00:00Z' WHERE seq = 1"))
+        conn.execute(text("UPDATE audit_log SET recorded_at = '2024-01-01T00Z' WHERE seq = 1"))
     assert seen(registry, ids[0], date(2025, 1, 1)) == [2]
     with registry.writer.begin() as conn:
         conn.execute(text("UPDATE audit_generations SET last_at = '2024-01-01T00:00:00Z'"))
@@ -115,7 +115,8 @@ def test_a_builder_stopped_halfway_hides_nothing_and_the_next_finishes(
     assert seen(registry, ids[0]) == [2, 1] and seen(registry, ids[1]) == [8, 7, 5, 4]
     assert registry.verify().ok
     with registry.writer.begin() as conn:  # entries that arrived meanwhile: the next span
-        audit.append_many(conn, [audit.Readings("k", "consumer", "check", "rental", [(ids[0], "x")])])
+        late = audit.Readings("k", "consumer", "check", "rental", [(ids[0], "x")])
+        audit.append_many(conn, [late])
     assert audit_index.build(registry.engine, at_least=100, slice_rows=2) == 8  # resumed
     assert generations(registry) == [(1, 1, 8, True)]
     assert len(pairs(registry, 1)) == 6

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import Any
 
 import orjson
@@ -211,22 +212,22 @@ def test_altering_or_deleting_any_one_audit_entry_of_a_batch_is_found(
 
 
 @pytest.mark.parametrize("distinct", [1, 3, 300])
-def test_audit_entries_land_as_read_whatever_their_results(registry: Registry, distinct: int) -> None:
+def test_audit_entries_land_as_read_whatever_their_results(
+    registry: Registry, distinct: int
+) -> None:
     """On SQLite a group's entries are inserted by one statement that picks each entry's
     result by a byte (``audit._insert_sqlite``), with a row-by-row path for short groups and
-    past 255 distinct results; on PostgreSQL row by row. Either way every entry lands as read, in order, both
-    ways of appending, and the chain verifies."""
+    past 255 distinct results; on PostgreSQL row by row. Either way every entry lands as
+    read, in order, both ways of appending, and the chain verifies."""
     from socialcredit.store import audit
 
     ids = sealed_log(registry)  # entries 1-8
-    reads = [
-        (None if n % 7 == 0 else ids[n % 2], f"result-{n % distinct}") for n in range(600)
-    ]
+    reads = [(None if n % 7 == 0 else ids[n % 2], f"result-{n % distinct}") for n in range(600)]
     # Runs long and short (rows below ``_JSON_FROM``), empty, interleaved in one transaction.
     cuts = [0, 1, 400, 403, 404, 600]
     groups = [
         audit.Readings(f"k_{n}", "consumer", "check", "rental", reads[start:end])
-        for n, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False))
+        for n, (start, end) in enumerate(itertools.pairwise(cuts))
     ]
     groups.insert(2, audit.Readings("k_y", "auditor", "trail", None, []))
     with registry.writer.begin() as conn:
@@ -246,7 +247,7 @@ def test_audit_entries_land_as_read_whatever_their_results(registry: Registry, d
     wanted = [
         (key_id, role, purpose, action, subject, result)
         for _ in range(rounds)
-        for n, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False))
+        for n, (start, end) in enumerate(itertools.pairwise(cuts))
         for key_id, role, purpose, action in [(f"k_{n}", "consumer", "rental", "check")]
         for subject, result in reads[start:end]
     ]

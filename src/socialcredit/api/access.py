@@ -83,9 +83,9 @@ class RefItems(dict[str, bytes]):
     def __missing__(self, keyed: str) -> bytes:
         if len(self) >= REFS_KEPT:
             self.clear()
-        made = self[keyed] = b',"subject_ref":"%s"}' % _subject_ref(
-            self.secret, self.key_id, keyed
-        ).encode()
+        made = self[keyed] = (
+            b',"subject_ref":"%s"}' % _subject_ref(self.secret, self.key_id, keyed).encode()
+        )
         return made
 
 

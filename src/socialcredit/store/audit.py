@@ -185,13 +185,11 @@ def _rows(runs: Sequence[_Run], stamp: str, head: bytes) -> list[tuple[Any, ...]
     """The runs as rows of ``audit_log``, the last carrying the seal."""
     rows: list[tuple[Any, ...]] = []
     for run in runs:
-        group, results = run.group, run.results
+        g, results = run.group, run.results
+        numbers = range(run.first, run.first + len(run.subjects))
         rows.extend(
-            (seq, group.key_id, group.role, subject, group.purpose, group.action, results[code])
-            + (stamp, _UNSEALED)
-            for seq, subject, code in zip(
-                range(run.first, run.first + len(run.subjects)), run.subjects, run.codes, strict=True
-            )
+            (seq, g.key_id, g.role, subject, g.purpose, g.action, results[code], stamp, _UNSEALED)
+            for seq, subject, code in zip(numbers, run.subjects, run.codes, strict=True)
         )
     rows[-1] = (*rows[-1][:-1], bytearray(head))
     return rows
@@ -213,9 +211,7 @@ def _insert_sqlite(
     in one ``executemany``; so do runs of more than 255 distinct results (one byte a result).
     Then the last entry gets the seal."""
     by_rows = [
-        run
-        for run in runs
-        if len(run.subjects) < _JSON_FROM or len(run.results) > _MOST_RESULTS
+        run for run in runs if len(run.subjects) < _JSON_FROM or len(run.results) > _MOST_RESULTS
     ]
     if by_rows:
         executemany(insert_sql("audit_log", _COLUMNS, "?"), _rows(by_rows, stamp, b""))
@@ -223,6 +219,7 @@ def _insert_sqlite(
         group, results = run.group, run.results
         if len(run.subjects) < _JSON_FROM or len(results) > _MOST_RESULTS:
             continue
+        result_params: tuple[str | bytes, ...]
         if len(results) == 1:
             result_sql, result_params = "?", tuple(results)
         else:

@@ -47,8 +47,7 @@ MOST = 1_000_000
 SLICE = 2_000
 
 _PENDING_SQL = (
-    "SELECT gen, first_seq, last_seq FROM audit_generations WHERE NOT complete "
-    "ORDER BY gen LIMIT 1"
+    "SELECT gen, first_seq, last_seq FROM audit_generations WHERE NOT complete ORDER BY gen LIMIT 1"
 )
 _DUE_SQL = (
     "SELECT (SELECT count(*) FROM audit_generations WHERE NOT complete), "
@@ -171,9 +170,7 @@ def _build_sqlite(
         # Sorted outside any transaction of ours: a temporary table is the connection's own,
         # so sorting holds no lock on the registry and reads one snapshot of the span.
         cursor.execute("DROP TABLE IF EXISTS temp.audit_span")
-        cursor.execute(
-            "CREATE TEMP TABLE audit_span AS " + _PAIRS.format(mark="?"), (first, last)
-        )
+        cursor.execute("CREATE TEMP TABLE audit_span AS " + _PAIRS.format(mark="?"), (first, last))
         total = int(run("SELECT count(*) FROM temp.audit_span", ())[0][0])
         # A builder that stopped halfway committed a prefix of the same sorted pairs.
         done = int(run("SELECT count(*) FROM audit_subjects WHERE gen = ?", (gen,))[0][0])
