@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from socialcredit.store import ledger
+from socialcredit.store import database, ledger
 
 #: Entries in the tail before the server builds a generation: the most a subject's access
 #: log reads without the index (a range of the log's primary key, some milliseconds).
@@ -157,8 +157,11 @@ def _build_sqlite(
     engine: Engine, at_least: int, most: int, slice_rows: int, stop: threading.Event | None
 ) -> int:
     raw = engine.raw_connection()  # autocommit at the driver: every BEGIN below is ours
+    cursor = raw.cursor()
+    # No checkpoint inside a slice's commit (copying the WAL back, tens of milliseconds
+    # with the write lock held); the server's checkpoints, or anyone else's, copy it.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     try:
-        cursor = raw.cursor()
 
         def run(sql: str, params: Sequence[Any]) -> list[Any]:
             return list(cursor.execute(sql, tuple(params)).fetchall())
@@ -194,10 +197,14 @@ def _build_sqlite(
                 return 0
             done = upper
         cursor.execute("DROP TABLE temp.audit_span")
-        cursor.close()
         return last - first + 1
     finally:
-        raw.close()
+        try:  # back to the pool as every connection is set up (``database``)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={database.WAL_AUTOCHECKPOINT}")
+            cursor.close()
+            raw.close()
+        except Exception:
+            raw.invalidate()  # not back to the pool: closed for good
 
 
 def _in_transaction(cursor: Any, step: Callable[[], _T]) -> _T:

@@ -60,6 +60,11 @@ def open_engine(url: str | URL | None = None) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+#: Pages of WAL after which a committing connection copies it back into the database: ~80 MB
+#: rather than SQLite's 4 MB default, since bulk imports write in big batches.
+WAL_AUTOCHECKPOINT = 10_000
+
+
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         parent = Path(url.database).expanduser().resolve().parent
@@ -84,8 +89,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA cache_size=-65536")
-        # Checkpoint every ~40 MB of WAL rather than 4 MB: bulk imports write in big batches.
-        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
