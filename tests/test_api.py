@@ -229,6 +229,28 @@ def test_malformed_json_is_a_400_json_error(world: World) -> None:
 
 
 # -- checks -----------------------------------------------------------------------------------
+def test_the_access_log_shows_every_check_once_indexed_or_not(world: World) -> None:
+    """Over HTTP, across the audit log's subject index (``store.audit_index``): a batch check
+    and a single check before a generation is built, one after; the subject sees each once,
+    newest first, and the other subject sees only its own."""
+    from socialcredit.store import audit_index
+
+    def mine(who: str) -> list[str]:
+        entries = world.get("/v1/me/access-log", who).json()["entries"]
+        return [entry["action"] + ":" + entry["result"] for entry in entries]
+
+    body = {"measure": "spc.flights", "purpose": "travel_booking", "subjects": [PERSON, ORG]}
+    assert world.post("/v1/checks", body, "consumer").status_code == 200
+    assert world.get(CHECK, "consumer").status_code == 200
+    assert mine("subject") == ["check:applies", "check:applies"]  # from the tail
+    assert audit_index.build_all(world.registry.engine) == 3
+    assert mine("subject") == ["check:applies", "check:applies"]  # from a generation
+    assert world.get(CHECK, "consumer").status_code == 200
+    assert mine("subject") == ["check:applies"] * 3  # both at once
+    assert mine("other_subject") == []
+    assert world.registry.verify().ok
+
+
 def test_a_check_answers_with_legal_basis_and_reasons_after_it_is_audited(world: World) -> None:
     response = world.get(CHECK, "consumer")
     assert response.status_code == 200, response.text
