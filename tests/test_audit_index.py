@@ -7,6 +7,7 @@ must find an index that no longer matches the log, since a pair removed would hi
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import date
 from typing import Any
@@ -320,3 +321,37 @@ def test_metrics_count_the_entries_not_yet_indexed(registry: Registry) -> None:
         audit_index.build_all(registry.engine)
         assert "scs_audit_unindexed_entries 0.0" in client.get("/metrics").text
     assert not app.state.audit_indexer.running
+
+
+def test_two_builders_at_once_build_each_generation_once(registry: Registry) -> None:
+    """Two servers on one database each run an indexer: planning is one writer transaction
+    (SQLite) or takes a table lock (PostgreSQL), and a generation resumed by both appends
+    each pair once."""
+    import threading
+
+    ids = sealed_log(registry)
+    for _ in range(30):  # 8 + 30 * 12 entries
+        with registry.writer.begin() as conn:
+            reads = [(ids[n % 2], "r") for n in range(12)]
+            audit.append_many(conn, [audit.Readings("k", "consumer", "check", "rental", reads)])
+    errors: list[BaseException] = []
+
+    def builder() -> None:
+        try:
+            while audit_index.build(registry.engine, at_least=1, most=50, slice_rows=7):
+                pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=builder) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    spans = [(first, last) for _, first, last, complete in generations(registry) if complete]
+    assert spans[0][0] == 1 and spans[-1][1] == 368
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(spans))
+    assert seen(registry, ids[1]) == expected(registry, ids[1])
+    report = registry.verify()
+    assert report.ok and report.audit_entries == 368, report.problem
