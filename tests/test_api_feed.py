@@ -168,6 +168,22 @@ def test_a_subject_ref_is_stable_for_one_key_and_differs_between_keys(feed: Worl
     assert PERSON not in first and len(first) == 24
 
 
+def test_a_keys_kept_batch_item_ends_are_its_refs_and_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``access.RefItems``: the end of a batch item for each keyed hash, the very
+    ``subject_ref`` a single check gives, and never more than ``REFS_KEPT`` of them kept."""
+    from socialcredit.api import access
+
+    monkeypatch.setattr(access, "REFS_KEPT", 2)
+    items = access.RefItems(b"s" * 32, "k_one")
+    for keyed in ("a" * 64, "b" * 64, "c" * 64):
+        ref = access._subject_ref(b"s" * 32, "k_one", keyed)
+        assert items[keyed] == b',"subject_ref":"' + ref.encode() + b'"}'
+        assert len(items) <= 2
+    assert items["c" * 64] != access.RefItems(b"s" * 32, "k_two")["c" * 64]
+
+
 # -- the change feed ------------------------------------------------------------------------------
 def test_the_feed_shows_each_changed_subject_with_its_current_verdicts(feed: World) -> None:
     page = changes(feed)
