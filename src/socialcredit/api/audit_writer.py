@@ -39,10 +39,12 @@ Notices = Sequence[tuple[int, list[Draft]]]
 
 
 #: Seconds between the WAL checkpoints the group commit starts on a worker thread. Each is
-#: followed by a catch-up on the loop that copies what was committed while it ran, and
-#: that grows with the audit log: once its subject index no longer fits a few pages, every
-#: group commit dirties a page per entry, and at 1 s the catch-ups took 14-33 ms (the
-#: checks' p99 20-30 ms); at 0.25 s, 8-10 ms (docs/benchmarks.md, session 6).
+#: followed by a catch-up on the loop that copies what was committed while it ran, which
+#: grew with the audit log while it had an index by subject (every group commit dirtied a
+#: page per entry once the index outgrew a few pages): at 1 s the catch-ups took 14-33 ms
+#: (the checks' p99 20-30 ms); at 0.25 s, 8-10 ms (docs/benchmarks.md, session 6). Since
+#: revision 0006 the log has no such index (``store.audit_index``) and a commit dirties
+#: only the pages at its end.
 CHECKPOINT_EVERY = 0.25
 
 
