@@ -137,6 +137,8 @@ def test_a_builder_stopped_halfway_hides_nothing_and_the_next_finishes(
         ("UPDATE audit_generations SET last_seq = 9 WHERE gen = 2", 9, "holds entries up to 9"),
         ("UPDATE audit_generations SET first_seq = 5 WHERE gen = 2", 6, "not from 6 on"),
         ("DELETE FROM audit_generations WHERE gen = 1", 1, "not from 1 on"),
+        ("UPDATE audit_generations SET complete = FALSE WHERE gen = 1", 1, "not from 1 on"),
+        ("UPDATE audit_generations SET last_at = '2001-01-01' WHERE gen = 2", 8, "skip"),
     ],
 )
 def test_an_altered_subject_index_is_found_by_verify(

@@ -243,6 +243,21 @@ def check(conn: Connection, entries: int) -> ledger.ChainProblem | None:
             entries + 1,
             f"the subject index says it holds entries up to {expected_first - 1}",
         )
+    # ``last_at`` decides which generations a window reads: one set too early would hide
+    # its entries from every access log.
+    stale = conn.exec_driver_sql(
+        "SELECT g.gen, g.last_seq FROM audit_generations g "
+        "LEFT JOIN audit_log a ON a.seq = g.last_seq "
+        "WHERE g.complete AND (a.recorded_at IS NULL OR a.recorded_at <> g.last_at) "
+        "ORDER BY g.gen LIMIT 1"
+    ).first()
+    if stale is not None:
+        return ledger.ChainProblem(
+            "audit_log",
+            int(stale[1]),
+            f"the subject index's generation {stale[0]} gives its last entry another time "
+            "than the log: an access log would skip the generation",
+        )
     read = (
         "SELECT g.gen, a.subject_id, a.seq FROM audit_generations g "
         "JOIN audit_log a ON a.seq >= g.first_seq AND a.seq <= g.last_seq "
