@@ -84,7 +84,7 @@ class RefItems(dict[str, bytes]):
         if len(self) >= REFS_KEPT:
             self.clear()
         made = self[keyed] = (
-            b',"subject_ref":"%s"}' % _subject_ref(self.secret, self.key_id, keyed).encode()
+            b',"subject_ref":"%s"}' % _make_ref(self.secret, self.key_id, keyed).encode()
         )
         return made
 
@@ -94,10 +94,13 @@ def _ref_items(secret: bytes, key_id: str) -> RefItems:
     return RefItems(secret, key_id)
 
 
-@lru_cache(maxsize=REFS_KEPT)
-def _subject_ref(secret: bytes, key_id: str, keyed: str) -> str:
+def _make_ref(secret: bytes, key_id: str, keyed: str) -> str:
+    """A reference, made (``RefItems`` keeps its own, so batch checks do not fill both)."""
     mac = hmac.new(secret, f"subject_ref:{key_id}:{keyed}".encode(), hashlib.sha256)
     return base64.b32encode(mac.digest()[:15]).decode().lower()
+
+
+_subject_ref = lru_cache(maxsize=REFS_KEPT)(_make_ref)
 
 
 def audit(

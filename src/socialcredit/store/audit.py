@@ -210,15 +210,13 @@ def _insert_sqlite(
     ``_JSON_FROM`` entries (the single checks a group commit gathers) cost less as rows, all
     in one ``executemany``; so do runs of more than 255 distinct results (one byte a result).
     Then the last entry gets the seal."""
-    by_rows = [
-        run for run in runs if len(run.subjects) < _JSON_FROM or len(run.results) > _MOST_RESULTS
-    ]
+    by_rows = [run for run in runs if _as_rows(run)]
     if by_rows:
         executemany(insert_sql("audit_log", _COLUMNS, "?"), _rows(by_rows, stamp, b""))
     for run in runs:
-        group, results = run.group, run.results
-        if len(run.subjects) < _JSON_FROM or len(results) > _MOST_RESULTS:
+        if _as_rows(run):
             continue
+        group, results = run.group, run.results
         result_params: tuple[str | bytes, ...]
         if len(results) == 1:
             result_sql, result_params = "?", tuple(results)
@@ -240,6 +238,11 @@ def _insert_sqlite(
             ),
         )
     execute(_SEAL_SQL, (bytearray(head), last))
+
+
+def _as_rows(run: _Run) -> bool:
+    """Whether ``_insert_sqlite`` inserts this run row by row."""
+    return len(run.subjects) < _JSON_FROM or len(run.results) > _MOST_RESULTS
 
 
 _MOST_RESULTS = 255

@@ -30,6 +30,7 @@ the tail reaches ``AT_LEAST`` entries; ``scs audit index`` builds what is left a
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -177,25 +178,22 @@ def _build_sqlite(
         total = int(run("SELECT count(*) FROM temp.audit_span", ())[0][0])
         # A builder that stopped halfway committed a prefix of the same sorted pairs.
         done = int(run("SELECT count(*) FROM audit_subjects WHERE gen = ?", (gen,))[0][0])
-        while True:
-            upper = done + slice_rows
 
-            def append(lower: int = done, upper: int = upper) -> None:
-                cursor.execute(
-                    "INSERT OR IGNORE INTO main.audit_subjects (gen, subject_id, seq) "
-                    "SELECT ?, subject_id, seq FROM temp.audit_span "
-                    "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
-                    (gen, lower, upper),
-                )
-                if upper >= total:
-                    cursor.execute(_COMPLETE_SQL.format(mark="?"), (gen,))
+        def append(lower: int) -> None:
+            """One slice, the last of which completes the generation."""
+            cursor.execute(
+                "INSERT OR IGNORE INTO main.audit_subjects (gen, subject_id, seq) "
+                "SELECT ?, subject_id, seq FROM temp.audit_span "
+                "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                (gen, lower, lower + slice_rows),
+            )
+            if lower + slice_rows >= total:
+                cursor.execute(_COMPLETE_SQL.format(mark="?"), (gen,))
 
-            _in_transaction(cursor, append)
-            if upper >= total:
-                break
-            if stop is not None and stop.is_set():
+        for lower in range(done, max(total, done + 1), slice_rows):
+            if lower > done and stop is not None and stop.is_set():
                 return 0
-            done = upper
+            _in_transaction(cursor, functools.partial(append, lower))
         cursor.execute("DROP TABLE temp.audit_span")
         return last - first + 1
     finally:
