@@ -6,6 +6,8 @@ stdout as JSON, progress and messages to stderr, so commands compose in scripts.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 import time
 from pathlib import Path
@@ -183,6 +185,9 @@ def import_(
     ] = BATCH_SIZE,
 ) -> None:
     """Import records; exit 0 if all landed, 1 if some were rejected, 2 if unreadable."""
+    # The exit's full collection would walk the import's caches of subjects (about a second
+    # after a million records) for cycles the import never makes; see ``intake.init_worker``.
+    atexit.register(gc.freeze)
     registry = Registry.open(db, secret_file)
     started = time.perf_counter()
     try:
