@@ -611,3 +611,62 @@ def test_bad_rows_spread_over_small_batches_never_cost_a_good_row(
     first_row_line = 2 if suffix == "csv" else 1  # CSV has a header line, Parquet rows count from 1
     assert [r["line"] for r in rejects] == [first_row_line + n for n in BAD_INDICES]
     assert "already in the ledger" in fields(rejects[-1])["ref"]
+
+
+# -- every combination of optional fields ---------------------------------------------------------
+OPTIONAL_VALUES: dict[str, Any] = {
+    "reported_on": "2025-06-09",
+    "act": "ACT-7",
+    "amount": 200.5,
+    "quantity": 3.0,
+    "relates_to": "T-0000",
+    "evidence": "camera 12, frame 3",
+    "legal_basis": "Road Traffic Safety Law art. 90",
+    "name": "Wang Fang",
+}
+
+
+def test_every_combination_of_optional_fields_lands_with_each_value_in_its_column(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """The writer inserts rows grouped by which columns have values (the prepared row's
+    ``present`` mask), naming only those: a wrong mask would drop a value silently."""
+    from itertools import combinations
+
+    from socialcredit.intake import present_mask
+
+    names = list(OPTIONAL_VALUES)
+    rows, expected = [], {}
+    for size in range(len(names) + 1):
+        for chosen in combinations(names, size):
+            ref = f"OPT-{len(rows)}"
+            row = record(ref=ref)
+            row.pop("amount"), row.pop("legal_basis")
+            for name in chosen:
+                if name == "name":
+                    row["subject"] = {**row["subject"], "name": OPTIONAL_VALUES[name]}
+                else:
+                    row[name] = OPTIONAL_VALUES[name]
+            rows.append(row)
+            expected[ref] = {name: OPTIONAL_VALUES.get(name) if name in chosen else None
+                             for name in names}  # fmt: skip
+    preparer = registry.preparer()
+    for row in rows:
+        *_, content, _digest, present = preparer.prepare_json(row)
+        assert present == present_mask(content), row
+    write_jsonl(tmp_path / "optional.jsonl", rows)
+    summary, rejects = run(registry, tmp_path / "optional.jsonl")
+    assert (summary.accepted, rejects) == (2 ** len(names), [])
+    with registry.engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT ref, reported_on, act, amount, quantity, relates_to, evidence, "
+                "legal_basis, subject_name AS name FROM ledger WHERE ref LIKE 'OPT-%'"
+            )
+        ).mappings()
+        found = {
+            r["ref"]: {n: (str(r[n]) if n == "reported_on" and r[n] else r[n]) for n in names}
+            for r in stored
+        }
+    assert found == expected
+    assert registry.verify().problem is None

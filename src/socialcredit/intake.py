@@ -56,9 +56,29 @@ class Prepared(NamedTuple):
     subject_display: str
     content: tuple[Any, ...]  # values of CONTENT_COLUMNS, dates as ISO text
     content_hash: bytes
+    present: int  # ``present_mask(content)``: which columns have a value
 
 
-PreparedRow = tuple[str, str, str, tuple[Any, ...], bytes]
+PreparedRow = tuple[str, str, str, tuple[Any, ...], bytes, int]
+
+
+def present_mask(content: Sequence[Any]) -> int:
+    """Bit ``i`` set where content column ``i`` has a value (is not None).
+
+    The ledger's writer inserts each batch grouped by this mask, naming only the columns
+    with values (``ledger.append_prepared`` says why). Working it out is left to whoever
+    prepares the row — in an import, the worker processes — because the writer is the
+    serial part: there it cost about 1 µs a record, a sixteenth of the writer's time.
+    """
+    mask = 0
+    for bit, value in enumerate(content):
+        if value is not None:
+            mask |= 1 << bit
+    return mask
+
+
+#: The columns every record has (kind, provider, ref, type, occurred_on).
+_ALWAYS = 0b11111
 
 
 def content_digest(subject_kind: str, subject_key: str, content: Sequence[Any]) -> bytes:
@@ -230,14 +250,27 @@ class Preparer:
             "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
             relates_to, evidence, legal_basis, name, None, None,
         )  # fmt: skip
-        return (kind, known[0], known[1], content, content_digest(kind, known[0], content))
+        present = (
+            _ALWAYS | (reported is not None) << 5 | (act is not None) << 6
+            | (amount is not None) << 7 | (quantity is not None) << 8
+            | (relates_to is not None) << 9 | (evidence is not None) << 10
+            | (legal_basis is not None) << 11 | (name is not None) << 12
+        )  # fmt: skip
+        return (kind, known[0], known[1], content, content_digest(kind, known[0], content), present)
 
     def prepare_record(self, record: Record) -> Prepared:
         subject = record.subject
         kind = subject.kind.value
         known = self._keys.get((kind, subject.id)) or self._subject_keys(kind, subject.id)
         content = record_content(record)
-        return Prepared(kind, known[0], known[1], content, content_digest(kind, known[0], content))
+        return Prepared(
+            kind,
+            known[0],
+            known[1],
+            content,
+            content_digest(kind, known[0], content),
+            present_mask(content),
+        )
 
     def _subject_keys(self, kind: str, number: str) -> tuple[str, str]:
         """A subject's keyed hash and display form, computed once per import and process."""

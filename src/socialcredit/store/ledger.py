@@ -9,8 +9,10 @@ so any edit of a stored value, or of a subject's key, shows up as the first bad 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -131,7 +133,9 @@ def append_prepared(
     A ref already stored with identical content is a duplicate; with different content it is
     rejected, as is a second, different use of a ref within the batch. The caller commits, so
     the batch lands whole or not at all. This loop is the serial part of every import, so it
-    unpacks plain tuples rather than calling accessors.
+    unpacks plain tuples rather than calling accessors, and it builds each row already
+    grouped by the columns it has values for (the item's ``present`` mask), to be inserted
+    naming only those: ``database.insert_rows`` explains why NULLs are not bound.
     """
     result = BatchResult()
     seq, head = lock_head(conn)
@@ -140,13 +144,14 @@ def append_prepared(
     # One pass does it all for the usual batch (new refs, known kinds): resolve, drop
     # in-batch repeats, number and chain. ``chain.entry_hash`` is written out inline.
     sha256, stamp = hashlib.sha256, recorded_at.encode()
-    rows: list[tuple[Any, ...]] = []
+    by_layout: dict[int, tuple[Callable[[tuple[Any, ...]], tuple[Any, ...]], list[tuple[Any, ...]]]]
+    by_layout = {}
     pending: list[tuple[int, int, tuple[Any, ...], bytes]] = []
     first_of: dict[tuple[str, str], tuple[int, bytes]] = {}
     repeats: list[tuple[int, int]] = []  # (position, position of the identical first copy)
     next_seq, next_head = seq, head
     optimistic = conn.dialect.name == "sqlite"  # see below; PostgreSQL chains after a lookup
-    for pos, (kind, key, _display, content, digest) in enumerate(items):
+    for pos, (kind, key, _display, content, digest, present) in enumerate(items):
         entry = known[key]
         if entry.kind != kind:
             result.rejected[pos] = [_kind_conflict(entry, kind)]
@@ -160,8 +165,11 @@ def append_prepared(
                 next_seq += 1
                 head_in = next_head + next_seq.to_bytes(8, "big") + stamp + digest
                 next_head = sha256(head_in).digest()
-                rows.append(
-                    (next_seq, entry.id, *content, recorded_at, bytearray(digest),
+                group = by_layout.get(present)
+                if group is None:
+                    group = by_layout[present] = (_layout(present)[1], [])
+                group[1].append(
+                    (next_seq, entry.id, *group[0](content), recorded_at, bytearray(digest),
                      bytearray(next_head))
                 )  # fmt: skip
         elif earlier[1] == digest:
@@ -172,12 +180,13 @@ def append_prepared(
     # Optimistic on SQLite: most imports bring new refs, so insert without looking any up; a
     # unique violation rolls back to the savepoint and the batch is redone against what is
     # stored. (PostgreSQL aborts psycopg's executemany pipeline on the first violation, so
-    # there the lookup comes first.)
-    chained = _Chained(rows, [p[0] for p in pending], [], {}, next_seq, next_head)
+    # there the lookup comes first.) The optimistic rows are in ``by_layout``, not here.
+    chained = _Chained([], [p[0] for p in pending], [], {}, next_seq, next_head)
     if optimistic:
         try:
             with conn.begin_nested():
-                insert_entries(conn, rows)
+                for present, (_, group_rows) in by_layout.items():
+                    conn.exec_driver_sql(_layout(present)[0], group_rows)
         except IntegrityError:
             chained = _chain(pending, _stored_hashes(conn, list(first_of)), seq, head, stamp,
                              recorded_at)  # fmt: skip
@@ -196,10 +205,21 @@ def append_prepared(
             result.rejected[pos] = chained.rejected[first]
         else:
             result.duplicates.append(pos)
-    if chained.rows:
+    if chained.seq != seq:  # something landed
         set_head(conn, chained.seq, chained.head)
     result.seq = chained.seq
     return result
+
+
+@lru_cache(maxsize=256)  # one entry per combination of columns seen: a few dozen at most
+def _layout(present: int) -> tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
+    """The SQLite insert of a ledger row naming the content columns ``present`` marks, and
+    the function picking their values from a content tuple."""
+    kept = [i for i in range(len(CONTENT_COLUMNS)) if present >> i & 1]
+    if len(kept) < 2:  # kind, provider and ref always have values; ``itemgetter`` needs two
+        raise ValueError(f"a ledger entry without kind, provider and ref: {present:b}")
+    columns = ("seq", "subject_id", *(CONTENT_COLUMNS[i] for i in kept), *ENTRY_COLUMNS[-3:])
+    return insert_sql("ledger", columns, "?"), itemgetter(*kept)
 
 
 @dataclass(slots=True)
@@ -316,7 +336,7 @@ class SubjectResolver:
                 )
                 rows = [
                     (first + n, kind, key, display, content[12])
-                    for n, (kind, key, display, content, _) in enumerate(new)
+                    for n, (kind, key, display, content, *_) in enumerate(new)
                 ]
                 # Not ``insert_rows``: grouping by NULL names would undo the key order.
                 conn.exec_driver_sql(

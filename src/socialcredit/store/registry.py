@@ -325,7 +325,7 @@ class Registry:
                     conn,
                     (
                         self.resolver.id_of(key)
-                        for _kind, key, _display, content, _digest in adverse
+                        for _kind, key, _display, content, *_ in adverse
                         if (t := types.get(content[3])) is None or t.polarity != "positive"
                     ),
                     batch.seq,
