@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -204,6 +206,88 @@ def test_the_quick_path_accepts_only_what_the_validator_accepts_and_agrees_on_it
         "record", provider, ref, rtype, occurred, reported, act, amount, quantity, relates_to,
         evidence, legal_basis, name, None, None,
     )  # fmt: skip
+
+
+def _flat_row(data: dict[str, Any], dates_as_dates: bool) -> dict[str, Any]:
+    """A drawn JSON record as a flat row: the subject's fields as columns (an unknown one as
+    an unknown column), and, as Parquet's ``date`` columns give them, valid dates as dates."""
+    row = {key: value for key, value in data.items() if key != "subject"}
+    subject = data.get("subject")
+    if isinstance(subject, dict):
+        row.update({f"subject_{key}": value for key, value in subject.items()})
+    else:
+        row["subject_id"] = subject
+    if dates_as_dates:
+        for column in ("occurred_on", "reported_on"):
+            value = row.get(column)
+            if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                with contextlib.suppress(ValueError):
+                    row[column] = date.fromisoformat(value)
+    return row
+
+
+def _mostly(*plain: Any) -> st.SearchStrategy[Any]:
+    """One of ``plain`` nine times in ten, else an odd value: most rows then pass the
+    validator, so the two paths are compared on accepted rows, not only on refusals."""
+    odd = st.sampled_from([False] * 9 + [True])
+    return odd.flatmap(lambda is_odd: _values() if is_odd else st.sampled_from(plain))
+
+
+_plain_flat_rows = st.fixed_dictionaries(
+    {
+        "provider": _mostly("police.traffic", "bank.rongcheng_rcb"),
+        "ref": _mostly("T-1", "参考-9"),
+        "subject_kind": _mostly("person", "organisation"),
+        "subject_id": _mostly(PERSON, "110105491231002", ORG),
+        "type": _mostly("traffic.warning", "loan.arrears_month"),
+        "occurred_on": _mostly("2025-06-01", date(2025, 6, 1), date(2024, 2, 29)),
+    },
+    optional={
+        "subject_name": _mostly("Li Wei", "  Li Wei ", ""),
+        "reported_on": _mostly("2025-06-02", date(2025, 6, 2), ""),
+        "act": _mostly("A-1", ""),
+        "amount": _mostly(200.0, 200, 0.0, 1e13),
+        "quantity": _mostly(3.0, 0),
+        "relates_to": _mostly("T-0", ""),
+        "evidence": _mostly("photo 7", " x ", ""),
+        "legal_basis": _mostly("Civil Code art. 676", ""),
+    },
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_plain_flat_rows, _quick_records), st.booleans(), st.sampled_from(["", None]))
+def test_the_quick_path_of_flat_rows_agrees_with_the_flat_validator(
+    data: dict[str, Any], dates_as_dates: bool, empty: str | None
+) -> None:
+    from socialcredit.intake import record_content
+
+    row = data if "subject_kind" in data else _flat_row(data, dates_as_dates)
+    for column in ("act", "evidence"):  # an empty CSV cell and a missing one are both absent
+        row.setdefault(column, empty)
+    quick = RecordValidator(VALIDATOR.providers, VALIDATOR.types, TODAY).quick_flat(row)
+    try:
+        full = VALIDATOR.from_flat(row)
+    except RecordRejected:
+        assert quick is None, f"the quick path accepted a row the validator refuses: {quick}"
+        return
+    if quick is None:
+        return
+    (provider, ref, kind, number, name, rtype, occurred, reported, act, amount, quantity,
+     relates_to, evidence, legal_basis) = quick  # fmt: skip
+    assert (kind, number) == (full.subject.kind.value, full.subject.id)
+    assert record_content(full) == (
+        "record", provider, ref, rtype, occurred, reported, act, amount, quantity, relates_to,
+        evidence, legal_basis, name, None, None,
+    )  # fmt: skip
+
+
+def test_the_quick_path_takes_the_plain_flat_row_from_parquet_and_csv() -> None:
+    plain = _flat_row(record(), dates_as_dates=True)
+    assert VALIDATOR.quick_flat(plain) is not None
+    assert VALIDATOR.quick_flat({**plain, "occurred_on": "2025-06-01", "act": ""}) is not None
+    # a number as text (every CSV amount) is left to the validator
+    assert VALIDATOR.quick_flat({**plain, "amount": "200"}) is None
 
 
 def test_the_quick_path_takes_the_plain_record() -> None:

@@ -21,7 +21,7 @@ import orjson
 from socialcredit.catalog import RecordType
 from socialcredit.identifiers import SubjectKind, display_form, subject_key
 from socialcredit.providers import Provider
-from socialcredit.records import FieldError, Record, RecordRejected, RecordValidator
+from socialcredit.records import FieldError, QuickRecord, Record, RecordRejected, RecordValidator
 
 #: The ledger columns an entry's content hash covers, in a fixed order.
 CONTENT_COLUMNS = (
@@ -180,18 +180,22 @@ class Preparer:
         prepared: list[PreparedRow] = []
         rejected: list[Rejection] = []
         rows = 0
+        # As in ``_prepare_lines``: one object per repeated value within the chunk.
+        shared: dict[Any, Any] = {}
+        share = shared.setdefault
+        prepare = self.prepare_flat
         for line, data, flat, error in rows_of(payload):
             rows += 1
             if error is not None:
                 rejected.append(Rejection(line, [error], input_text(data), True))
                 continue
             try:
-                record = self.validator.from_flat(data) if flat else self.validator.from_json(data)
+                row = prepare(data, share) if flat else self.prepare_json(data, share)
             except RecordRejected as exc:
                 rejected.append(Rejection(line, exc.errors, input_text(data), False))
                 continue
             lines.append(line)
-            prepared.append(tuple(self.prepare_record(record)))  # type: ignore[arg-type]
+            prepared.append(row)
         return ChunkResult(rows, lines, prepared, rejected)
 
     def _prepare_lines(self, payload: Payload) -> ChunkResult:
@@ -236,6 +240,18 @@ class Preparer:
         plain = self.validator.quick_json(obj)
         if plain is None:
             return tuple(self.prepare_record(self.validator.from_json(obj)))  # type: ignore[return-value]
+        return self._prepare_plain(plain, share)
+
+    def prepare_flat(self, row: Any, share: Callable[[Any, Any], Any] | None = None) -> PreparedRow:
+        """``prepare_json`` for a flat row (CSV or Parquet), through ``quick_flat``."""
+        plain = self.validator.quick_flat(row)
+        if plain is None:
+            return tuple(self.prepare_record(self.validator.from_flat(row)))  # type: ignore[return-value]
+        return self._prepare_plain(plain, share)
+
+    def _prepare_plain(
+        self, plain: QuickRecord, share: Callable[[Any, Any], Any] | None
+    ) -> PreparedRow:
         (provider, ref, kind, number, name, rtype, occurred, reported, act, amount,
          quantity, relates_to, evidence, legal_basis) = plain  # fmt: skip
         known = self._keys.get((kind, number)) or self._subject_keys(kind, number)
