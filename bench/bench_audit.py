@@ -14,7 +14,11 @@ from HTTP, on SQLite files with the registry's schema and pragmas:
   (``audit_index.build``): its cost an entry, and the longest write transaction of its
   slices (how long a check could wait for the write lock);
 - **a subject's access log** (``audit.for_subject``) with the timed entries in the tail, and
-  once they are in a generation, against the indexed query of the baseline.
+  once they are in a generation, against the indexed query of the baseline;
+- **merging generations**: a million more entries in ten generations of 100,000 (as the
+  server builds them), a subject's access log over them, the merge of a run of ten (its
+  cost an entry and its longest write transaction), the purge of the generations it
+  retired (the same), and the access log again.
 
     python bench/bench_audit.py                     # 1,500,000 entries logged first, 20 groups
     python bench/bench_audit.py --log 300000 --groups 10
@@ -136,6 +140,77 @@ def generation(path: Path) -> tuple[float, float, int]:
     return took, longest[0], entries
 
 
+def timed_transactions() -> tuple[list[float], Callable[[], None]]:
+    """Time each of ``audit_index``'s write transactions (and each purge slice, which goes
+    through ``engine.begin``) from now until the returned function is called."""
+    longest = [0.0]
+    inner = audit_index._in_transaction
+
+    def timed(cursor: object, step: Callable[[], object]) -> object:
+        began = time.perf_counter()
+        try:
+            return inner(cursor, step)
+        finally:
+            longest[0] = max(longest[0], time.perf_counter() - began)
+
+    audit_index._in_transaction = timed  # type: ignore[assignment]
+
+    def restore() -> None:
+        audit_index._in_transaction = inner  # type: ignore[assignment]
+
+    return longest, restore
+
+
+def merging(path: Path, rng: random.Random) -> dict[str, object]:
+    """Ten generations of 100,000 entries more, then one merge and the purge after it."""
+    conn = connect(path)
+    for _ in range(10):
+        for _ in range(audit_index.AT_LEAST // GROUP):
+            append(conn, rng)
+        engine = database.open_engine(f"sqlite:///{path}")
+        audit_index.build(engine, merging=None)
+        engine.dispose()
+    conn.close()
+    engine = database.open_engine(f"sqlite:///{path}")
+    with engine.connect() as c:
+        before = audit_index.live_generations(c)
+    engine.dispose()
+    read_before = reads(path, rng, indexed=False)
+    engine = database.open_engine(f"sqlite:///{path}")
+    longest, restore = timed_transactions()
+    try:
+        started = time.perf_counter()
+        merged = audit_index.build(engine, at_least=10**12)
+        merge_s = time.perf_counter() - started
+    finally:
+        restore()
+    # A purge slice is an ``engine.begin`` block: time the longest by the engine's events.
+    slices: list[float] = []
+    began: list[float] = []
+    from sqlalchemy import event
+
+    event.listen(engine, "begin", lambda _c: began.append(time.perf_counter()))
+    event.listen(engine, "commit", lambda _c: slices.append(time.perf_counter() - began[-1]))
+    started = time.perf_counter()
+    purged = audit_index.purge(engine)
+    purge_s = time.perf_counter() - started
+    with engine.connect() as c:
+        after = audit_index.live_generations(c)
+    engine.dispose()
+    read_after = reads(path, rng, indexed=False)
+    return {
+        "merge_live_generations_before_after": [before, after],
+        "merge_entries": merged,
+        "merge_us_per_entry": round(merge_s / max(merged, 1) * 1e6, 2),
+        "merge_longest_write_ms": round(longest[0] * 1e3, 2),
+        "purge_pairs": purged,
+        "purge_us_per_pair": round(purge_s / max(purged, 1) * 1e6, 2),
+        "purge_longest_write_ms": round(max(slices, default=0.0) * 1e3, 2),
+        "access_log_ms_before_merge": round(read_before * 1e3, 3),
+        "access_log_ms_after_merge": round(read_after * 1e3, 3),
+    }
+
+
 def reads(path: Path, rng: random.Random, indexed: bool, count: int = 200) -> float:
     """Median seconds to read one subject's access log (the indexed query of the old schema
     on ``indexed``, ``audit.for_subject`` otherwise)."""
@@ -177,6 +252,7 @@ def main() -> None:
         read_tail = reads(current, rng, indexed=False)
         built, longest, took = generation(current)
         read_generations = reads(current, rng, indexed=False)
+        merged = merging(current, rng)
     entries = args.groups * GROUP
 
     def per_entry(seconds: float) -> float:
@@ -195,6 +271,7 @@ def main() -> None:
     report["access_log_ms_indexed_baseline"] = round(read_indexed * 1e3, 3)
     report["access_log_ms_tail_of_timed_entries"] = round(read_tail * 1e3, 3)
     report["access_log_ms_from_generations"] = round(read_generations * 1e3, 3)
+    report.update(merged)
     report["machine_pace"] = machine_pace()
     print(json.dumps(report, indent=2))
 

@@ -226,8 +226,22 @@ step = st.one_of(
     ),
     st.tuples(
         st.just("build"),
-        st.tuples(st.integers(1, 6), st.integers(1, 12), st.integers(1, 5)),
+        st.tuples(
+            st.integers(1, 6),
+            st.integers(1, 12),
+            st.integers(1, 5),
+            st.one_of(
+                st.none(),
+                st.builds(
+                    audit_index.Merging,
+                    fan_in=st.integers(2, 4),
+                    base=st.integers(1, 4),
+                    most=st.integers(4, 60),
+                ),
+            ),
+        ),
     ),
+    st.tuples(st.just("purge"), st.integers(1, 5)),
 )
 
 
@@ -254,10 +268,11 @@ def pooled(registry: Registry) -> Registry:
 def test_any_appends_and_builds_show_each_read_once(
     pooled: Registry, steps: list[tuple[str, Any]]
 ) -> None:
-    """Whatever appends (groups of reads, with and without a subject) and builds (of any
-    threshold, span and slice) happen in any order, every subject's access log equals the
-    log read the slow way, and the registry verifies. The registry is shared by the examples,
-    so later examples start from a longer log and more generations."""
+    """Whatever appends (groups of reads, with and without a subject), builds (of any
+    threshold, span and slice, merging or not) and purges happen in any order, every
+    subject's access log equals the log read the slow way, and the registry verifies. The
+    registry is shared by the examples, so later examples start from a longer log and more
+    generations."""
     for kind, arg in steps:
         if kind == "append":
             groups = [
@@ -266,9 +281,17 @@ def test_any_appends_and_builds_show_each_read_once(
             ]
             with pooled.writer.begin() as conn:
                 audit.append_many(conn, groups)
+        elif kind == "purge":
+            audit_index.purge(pooled.engine, slice_rows=arg)
         else:
-            at_least, most, slice_rows = arg
-            audit_index.build(pooled.engine, at_least=at_least, most=most, slice_rows=slice_rows)
+            at_least, most, slice_rows, merging = arg
+            audit_index.build(
+                pooled.engine,
+                at_least=at_least,
+                most=most,
+                slice_rows=slice_rows,
+                merging=merging,
+            )
         for subject in range(1, POOL + 1):
             assert seen(pooled, subject) == expected(pooled, subject)
     report = pooled.verify()
@@ -321,7 +344,9 @@ def test_metrics_count_the_entries_not_yet_indexed(registry: Registry) -> None:
         assert app.state.audit_indexer.running
         assert "scs_audit_unindexed_entries 8.0" in client.get("/metrics").text
         audit_index.build_all(registry.engine)
-        assert "scs_audit_unindexed_entries 0.0" in client.get("/metrics").text
+        scraped = client.get("/metrics").text
+        assert "scs_audit_unindexed_entries 0.0" in scraped
+        assert "scs_audit_generations 1.0" in scraped
     assert not app.state.audit_indexer.running
 
 
@@ -357,3 +382,170 @@ def test_two_builders_at_once_build_each_generation_once(registry: Registry) -> 
     assert seen(registry, ids[1]) == expected(registry, ids[1])
     report = registry.verify()
     assert report.ok and report.audit_entries == 368, report.problem
+
+
+# -- merging generations ------------------------------------------------------------------------
+SMALL = audit_index.Merging(fan_in=3, base=1, most=100)
+
+
+def small_generations(registry: Registry, count: int, size: int = 2) -> list[int]:
+    """``count`` generations of ``size`` entries each over a fresh log of reads of two
+    subjects, built without merging; the subjects' ids."""
+    ids = sealed_log(registry)  # 8 entries
+    for _ in range(count * size):
+        with registry.writer.begin() as conn:
+            reads = [(ids[0], "r")]
+            audit.append_many(conn, [audit.Readings("k", "consumer", "check", "rental", reads)])
+    while audit_index.build(registry.engine, at_least=size, most=size, merging=None):
+        pass
+    return ids
+
+
+def live(registry: Registry) -> list[tuple[int, int]]:
+    g = audit_generations.c
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            select(g.first_seq, g.last_seq)
+            .where(g.complete, g.retired.is_(False))
+            .order_by(g.first_seq)
+        )
+        return [(int(a), int(b)) for a, b in rows]
+
+
+def test_a_run_of_generations_is_merged_into_one_over_their_span(registry: Registry) -> None:
+    """Three generations of one size class become one over their span; they are retired in
+    the transaction that completes it, then purged, and every read is shown once throughout."""
+    ids = small_generations(registry, 4)  # 4 + 8 / 2 = 8 generations of 2 entries
+    assert live(registry) == [(n, n + 1) for n in range(1, 17, 2)]
+    assert audit_index.build(registry.engine, at_least=1000, merging=SMALL) == 6
+    assert live(registry)[:2] == [(1, 6), (7, 8)]
+    with registry.engine.connect() as conn:
+        retired = conn.execute(
+            select(audit_generations.c.gen).where(audit_generations.c.retired)
+        ).all()
+    assert len(retired) == 3
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    assert registry.verify().ok
+    # Next: the following three (size class 0) into one; then (1-6) and (7-12) are in class 1
+    # and (13-14), (15-16) in class 0, fewer than three of each: nothing more to merge.
+    assert audit_index.build(registry.engine, at_least=1000, merging=SMALL) == 6
+    assert audit_index.build(registry.engine, at_least=1000, merging=SMALL) == 0
+    assert live(registry) == [(1, 6), (7, 12), (13, 14), (15, 16)]
+    assert audit_index.purge(registry.engine, slice_rows=1) == 10  # the six retired ones' pairs
+    with registry.engine.connect() as conn:
+        left = conn.execute(select(audit_generations.c.gen)).all()
+        pairs_left = conn.execute(text("SELECT count(*) FROM audit_subjects")).scalar_one()
+    assert len(left) == 4 and pairs_left == 14  # entries 3 and 6 read no subject
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    report = registry.verify()
+    assert report.ok and report.audit_entries == 16, report.problem
+
+
+def test_merge_span_picks_the_oldest_run_of_one_size_class() -> None:
+    merging = audit_index.Merging(fan_in=3, base=10, most=100)
+
+    def gens(*sizes: int) -> list[tuple[int, int, int]]:
+        out, first = [], 1
+        for gen, size in enumerate(sizes, 1):
+            out.append((gen, first, first + size - 1))
+            first += size
+        return out
+
+    assert audit_index.merge_span(gens(10, 10), merging) is None  # too few
+    assert audit_index.merge_span(gens(10, 20, 29), merging) == (1, 59)  # all under 30
+    assert audit_index.merge_span(gens(30, 10, 10, 10), merging) == (31, 60)  # not the 30
+    assert audit_index.merge_span(gens(10, 30, 10, 10), merging) is None  # not in a row
+    assert audit_index.merge_span(gens(30, 30, 30), merging) == (1, 90)  # class 1 too
+    assert audit_index.merge_span(gens(40, 40, 40), merging) is None  # 120 > most
+    assert audit_index.merge_span(gens(40, 40, 40, 10, 10, 10), merging) == (121, 150)
+
+
+def test_a_merge_stopped_halfway_hides_nothing_and_the_next_builder_finishes_it(
+    sqlite_url: str,
+) -> None:
+    import threading
+
+    registry = new_registry(sqlite_url)
+    ids = small_generations(registry, 2)  # 6 generations of 2 entries
+    stop = threading.Event()
+    real = audit_index._in_transaction
+    calls = {"n": 0}
+
+    def stops_after_a_slice(cursor: Any, step: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the plan, then the server shuts down during the first slice
+            stop.set()
+        return real(cursor, step)
+
+    audit_index._in_transaction = stops_after_a_slice  # type: ignore[assignment]
+    try:
+        assert (
+            audit_index.build(
+                registry.engine, at_least=1000, slice_rows=2, stop=stop, merging=SMALL
+            )
+            == 0
+        )
+    finally:
+        audit_index._in_transaction = real  # type: ignore[assignment]
+    merged = [g for g in generations(registry) if not g[3]]
+    assert [(first, last) for _, first, last, _ in merged] == [(1, 6)]  # planned, not complete
+    assert live(registry) == [(n, n + 1) for n in range(1, 13, 2)]  # still the six
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    assert registry.verify().ok
+    # A tail to index comes first, then the merge is resumed where it stopped.
+    with registry.writer.begin() as conn:
+        audit.append_many(
+            conn, [audit.Readings("k", "consumer", "check", "rental", [(ids[1], "r")] * 3)]
+        )
+    assert audit_index.build(registry.engine, at_least=3, merging=SMALL) == 3
+    assert live(registry)[-1] == (13, 15)
+    assert audit_index.build(registry.engine, at_least=3, merging=SMALL) == 6
+    assert live(registry)[:2] == [(1, 6), (7, 8)]
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    report = registry.verify()
+    assert report.ok, report.problem
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found_at", "problem"),
+    [
+        # a live generation marked retired: its entries are no longer read by anyone
+        ("UPDATE audit_generations SET retired = TRUE WHERE last_seq = 8", 7, "not from 7 on"),
+        # a retired one brought back before its pairs are purged: read twice
+        ("UPDATE audit_generations SET retired = FALSE WHERE retired", 3, "not from 3 on"),
+    ],
+)
+def test_a_tampered_merge_is_found_by_verify(
+    registry: Registry, tamper: str, found_at: int, problem: str
+) -> None:
+    small_generations(registry, 1)  # 5 generations of 2 entries
+    assert audit_index.build(registry.engine, at_least=1000, merging=SMALL) == 6
+    with registry.engine.begin() as conn:
+        conn.execute(text(tamper))
+    report = registry.verify()
+    assert not report.ok and report.problem is not None
+    assert report.problem.seq == found_at and problem in report.problem.problem
+
+
+def test_migration_0007_downgrade_leaves_one_generation_over_the_log(sqlite_url: str) -> None:
+    from alembic import command
+
+    from socialcredit.store import database
+
+    registry = new_registry(sqlite_url)
+    ids = small_generations(registry, 2)
+    audit_index.build(registry.engine, at_least=1000, merging=SMALL)
+    command.downgrade(database.alembic_config(registry.engine), "0006")
+    with registry.engine.connect() as conn:
+        gens = conn.execute(
+            text("SELECT gen, first_seq, last_seq, complete FROM audit_generations")
+        )
+        assert [tuple(row) for row in gens] == [(1, 1, 12, 1)]
+    command.upgrade(database.alembic_config(registry.engine), "head")
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    assert registry.verify().ok

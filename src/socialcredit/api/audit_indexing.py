@@ -2,7 +2,8 @@
 
 Checks append audit entries without indexing them (``store.audit_index`` says why); this
 thread builds a generation whenever the tail has reached ``AT_LEAST`` entries, so that a
-subject's access log never scans more than about that many. A thread, not a task on the event
+subject's access log never scans more than about that many, merges runs of generations when
+nothing else waits, and purges the pairs of the generations merges retired. A thread, not a task on the event
 loop: a generation's sorting and appending run inside SQLite (or PostgreSQL), which releases
 the GIL, so it works on the machine's other core while the loop serves requests.
 """
@@ -55,5 +56,6 @@ class Indexer:
                     self.engine, at_least=self.at_least, stop=self._stop
                 ):
                     pass
+                audit_index.purge(self.engine, stop=self._stop)
             except Exception:  # the tail grows until the next try; the access log reads it
                 log.exception("building the audit log's subject index failed")

@@ -51,6 +51,11 @@ AUDIT_UNINDEXED = Gauge(
     "Audit entries not yet in the audit log's subject index (the access log reads them from "
     "the log itself); the server indexes them once 100,000 wait",
 )
+AUDIT_GENERATIONS = Gauge(
+    "scs_audit_generations",
+    "Generations of the audit log's subject index a subject's access log may seek, one each; "
+    "the server merges runs of them",
+)
 RATE_LIMITED = Counter(
     "scs_rate_limited_requests", "Requests refused with 429, by the caller's role", ["role"]
 )
@@ -97,6 +102,7 @@ def exposition(request: Request) -> Response:
     with request.app.state.registry.engine.connect() as conn:
         NOTICES_PENDING.set(outbox.owed_count(conn))
         AUDIT_UNINDEXED.set(audit_index.unindexed(conn))
+        AUDIT_GENERATIONS.set(audit_index.live_generations(conn))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

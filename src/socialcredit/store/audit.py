@@ -286,8 +286,11 @@ def for_subject(conn: Connection, subject_id: int, since: date) -> list[AuditEnt
         select(func.max(generations.last_seq)).where(generations.complete).scalar_subquery(), 0
     )
     # ``gen IN (…)`` rather than a join, so that SQLite seeks ``(gen, subject_id)`` in each
-    # generation instead of scanning the index for the subject.
-    reaching = select(generations.gen).where(generations.complete, generations.last_at >= after)
+    # generation instead of scanning the index for the subject. Retired generations are
+    # spanned by the merged one that retired them, in the same transaction.
+    reaching = select(generations.gen).where(
+        generations.complete, generations.retired.is_(False), generations.last_at >= after
+    )
     indexed = (
         select(audit_log)
         .join(audit_subjects, audit_log.c.seq == audit_subjects.c.seq)

@@ -21,6 +21,15 @@ log and fell on the check itself (``bench/bench_audit.py``). Instead:
   the write lock waits for a slice, not for the generation (session 8 measured 0.35 s
   stalls when a merge ran inside the appending transaction: docs/benchmarks.md). On
   PostgreSQL a generation is one transaction.
+- **Merging.** A reader seeks every generation its window reaches, and a busy server
+  builds thousands a year. So when ``FAN_IN`` generations of one size class follow each
+  other, a generation is planned over their joint span and built like any other (from the
+  log, sorted, in slices); the transaction that completes it also marks them ``retired``.
+  A reader's one statement sees either them or it, never both and never neither. Retired
+  generations' pairs are then deleted (``purge``), a slice at a time. Size classes grow by
+  ``FAN_IN`` from ``AT_LEAST``, so an entry is rewritten once a class, and a merge never
+  takes more than ``MERGE_MOST`` entries: a log of 300 million entries a year is read in
+  some fifty generations.
 - ``check`` proves the index is the log's: ``scs verify`` runs it, since a pair removed
   would hide a read from its subject.
 
@@ -33,6 +42,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -46,9 +56,17 @@ AT_LEAST = 100_000
 MOST = 1_000_000
 #: Pairs appended per write transaction on SQLite: each holds the write lock ~1 ms.
 SLICE = 2_000
+#: Generations of one size class merged into one, and the factor between size classes.
+FAN_IN = 10
+#: Entries a merged generation spans at most: its merge sorts them in one go.
+MERGE_MOST = 20_000_000
 
 _PENDING_SQL = (
-    "SELECT gen, first_seq, last_seq FROM audit_generations WHERE NOT complete ORDER BY gen LIMIT 1"
+    "SELECT gen, first_seq, last_seq FROM audit_generations WHERE NOT complete ORDER BY gen"
+)
+_LIVE_SQL = (
+    "SELECT gen, first_seq, last_seq FROM audit_generations WHERE complete AND NOT retired "
+    "ORDER BY first_seq, gen"
 )
 _DUE_SQL = (
     "SELECT (SELECT count(*) FROM audit_generations WHERE NOT complete), "
@@ -63,13 +81,42 @@ _PLAN_SQL = (
     "VALUES ({mark}, {mark}, {mark}, {mark}, FALSE)"
 )
 _COMPLETE_SQL = "UPDATE audit_generations SET complete = TRUE WHERE gen = {mark}"
+#: Completing a generation retires the live ones within its span: none for a new one.
+_RETIRE_SQL = (
+    "UPDATE audit_generations SET retired = TRUE "
+    "WHERE complete AND NOT retired AND first_seq >= {mark} AND last_seq <= {mark} "
+    "AND gen <> {mark}"  # a second builder finishing it must not retire it
+)
+_RETIRED_SQL = "SELECT gen FROM audit_generations WHERE retired ORDER BY gen"
 _PAIRS = (
     "SELECT subject_id, seq FROM audit_log WHERE seq >= {mark} AND seq <= {mark} "
     "AND subject_id IS NOT NULL ORDER BY subject_id, seq"
 )
 
+#: The live generations a merge over a span takes its pairs from (none for a new one).
+_SOURCES_SQL = (
+    "SELECT gen FROM audit_generations WHERE complete AND NOT retired "
+    "AND first_seq >= {mark} AND last_seq <= {mark} AND gen <> {mark}"
+)
+#: A merge's pairs come from the generations it merges, 16 bytes a pair where the log has a
+#: hundred an entry: half the cost of sorting the span out of the log (bench_audit.py).
+_MERGED_PAIRS = (
+    "SELECT subject_id, seq FROM audit_subjects WHERE gen IN (" + _SOURCES_SQL + ") "
+    "ORDER BY subject_id, seq"
+)
+
 Run = Callable[[str, Sequence[Any]], list[Any]]
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Merging:
+    """When generations are merged: ``fan_in`` of one size class in a row, size classes
+    growing by ``fan_in`` from ``base`` entries, a merge spanning at most ``most``."""
+
+    fan_in: int = FAN_IN
+    base: int = AT_LEAST
+    most: int = MERGE_MOST
 
 
 def build(
@@ -79,46 +126,121 @@ def build(
     most: int = MOST,
     slice_rows: int = SLICE,
     stop: threading.Event | None = None,
+    merging: Merging | None = Merging(),
 ) -> int:
     """Build one generation if the tail holds ``at_least`` entries (or finish the one a
-    builder left planned); return the entries it indexed, 0 if none. A ``stop`` set while a
-    SQLite generation is being appended ends the build after the slice under way (0): the
-    generation stays planned for the next builder."""
-    if not _due(engine, at_least):
+    builder left planned), else merge generations if ``merging`` finds a run to merge;
+    return the entries it indexed, 0 if none. A ``stop`` set while a SQLite generation is
+    being appended ends the build after the slice under way (0): the generation stays
+    planned for the next builder."""
+    if not _due(engine, at_least, merging):
         return 0
     if engine.dialect.name == "sqlite":
-        return _build_sqlite(engine, at_least, most, slice_rows, stop)
+        return _build_sqlite(engine, at_least, most, slice_rows, stop, merging)
     with engine.begin() as conn:
         # One builder at a time: a second waits here, then finds the tail indexed.
         conn.exec_driver_sql("LOCK TABLE audit_generations IN EXCLUSIVE MODE")
         run = _runner(conn)
-        plan = _plan(run, "%s", at_least, most)
+        plan = _plan(run, "%s", at_least, most, merging)
         if plan is None:
             return 0
         gen, first, last = plan
+        pairs, params = _span_pairs(run, "%s", gen, first, last)
         conn.exec_driver_sql(
             "INSERT INTO audit_subjects (gen, subject_id, seq) SELECT %s, subject_id, seq "
-            "FROM (" + _PAIRS.format(mark="%s") + ") AS pairs",
-            (gen, first, last),
+            "FROM (" + pairs + ") AS pairs",
+            (gen, *params),
         )
-        conn.exec_driver_sql(_COMPLETE_SQL.format(mark="%s"), (gen,))
+        _complete(run, "%s", gen, first, last)
         return last - first + 1
 
 
 def build_all(engine: Engine) -> int:
-    """Index the whole log now, however short its tail (``scs audit index``)."""
+    """Index the whole log now, however short its tail, merge what is due and purge what
+    merges retired (``scs audit index``)."""
     total = 0
     while indexed := build(engine, at_least=1):
         total += indexed
+    purge(engine)
     return total
 
 
-def _due(engine: Engine, at_least: int) -> bool:
-    """Whether there is a generation to build or finish, found without a lock: the server
-    asks every second, and a write transaction would hold up the checks, if briefly."""
+def purge(engine: Engine, slice_rows: int = SLICE, stop: threading.Event | None = None) -> int:
+    """Delete the pairs of retired generations, then the generations; return the pairs
+    deleted. On SQLite a slice at a time, each its own write transaction, so that a check
+    waits for the write lock no longer than for a slice of a build."""
+    with engine.connect() as conn:
+        retired = [int(gen) for (gen,) in conn.exec_driver_sql(_RETIRED_SQL)]
+    deleted = 0
+    for gen in retired:
+        if engine.dialect.name != "sqlite":
+            with engine.begin() as conn:
+                result = conn.exec_driver_sql("DELETE FROM audit_subjects WHERE gen = %s", (gen,))
+                deleted += max(result.rowcount, 0)
+                conn.exec_driver_sql("DELETE FROM audit_generations WHERE gen = %s", (gen,))
+            continue
+        while True:
+            if stop is not None and stop.is_set():
+                return deleted
+            with engine.begin() as conn:
+                # The pair ``slice_rows`` in: everything before it goes in this slice.
+                bound = conn.exec_driver_sql(
+                    "SELECT subject_id, seq FROM audit_subjects WHERE gen = ? "
+                    "ORDER BY subject_id, seq LIMIT 1 OFFSET ?",
+                    (gen, slice_rows),
+                ).first()
+                if bound is None:
+                    result = conn.exec_driver_sql(
+                        "DELETE FROM audit_subjects WHERE gen = ?", (gen,)
+                    )
+                    deleted += max(result.rowcount, 0)
+                    conn.exec_driver_sql("DELETE FROM audit_generations WHERE gen = ?", (gen,))
+                    break
+                result = conn.exec_driver_sql(
+                    "DELETE FROM audit_subjects WHERE gen = ? AND (subject_id, seq) < (?, ?)",
+                    (gen, int(bound[0]), int(bound[1])),
+                )
+                deleted += max(result.rowcount, 0)
+    return deleted
+
+
+def _due(engine: Engine, at_least: int, merging: Merging | None) -> bool:
+    """Whether there is a generation to build, finish or merge, found without a lock: the
+    server asks every second, and a write transaction would hold up the checks, if briefly."""
     with engine.connect() as conn:
         pending, upto, end = conn.exec_driver_sql(_DUE_SQL).one()
-    return bool(pending) or int(end) - int(upto) >= at_least
+        if pending or int(end) - int(upto) >= at_least:
+            return True
+        if merging is None:
+            return False
+        live = [tuple(map(int, row)) for row in conn.exec_driver_sql(_LIVE_SQL)]
+    return merge_span(live, merging) is not None
+
+
+def merge_span(live: Sequence[tuple[int, ...]], merging: Merging) -> tuple[int, int] | None:
+    """The span to merge, as (first entry, last entry), or None: the oldest run of
+    ``fan_in`` live generations (``(gen, first_seq, last_seq)`` in the order of their spans)
+    in one size class, within ``merging.most`` entries. A pure function of the generations,
+    so that every builder chooses the same."""
+    run: list[tuple[int, ...]] = []
+    for generation in live:
+        if run and _size_class(run[0], merging) != _size_class(generation, merging):
+            run = []
+        run.append(generation)
+        if len(run) == merging.fan_in:
+            first, last = run[0][1], run[-1][2]
+            if last - first + 1 <= merging.most:
+                return first, last
+            run = run[1:]
+    return None
+
+
+def _size_class(generation: tuple[int, ...], merging: Merging) -> int:
+    entries = generation[2] - generation[1] + 1
+    level, bound = 0, merging.base * merging.fan_in
+    while entries >= bound:
+        level, bound = level + 1, bound * merging.fan_in
+    return level
 
 
 def unindexed(conn: Connection) -> int:
@@ -126,6 +248,11 @@ def unindexed(conn: Connection) -> int:
     from the log itself (``/metrics``: ``scs_audit_unindexed_entries``)."""
     _, upto, end = conn.exec_driver_sql(_DUE_SQL).one()
     return int(end) - int(upto)
+
+
+def live_generations(conn: Connection) -> int:
+    """The generations a reader may seek (``/metrics``: ``scs_audit_generations``)."""
+    return len(conn.exec_driver_sql(_LIVE_SQL).all())
 
 
 def _runner(conn: Connection) -> Run:
@@ -136,26 +263,62 @@ def _runner(conn: Connection) -> Run:
     return run
 
 
-def _plan(run: Run, mark: str, at_least: int, most: int) -> tuple[int, int, int] | None:
-    """The generation to build: the one a builder left planned, or a new one planned now over
-    the tail (up to ``most`` entries) if it holds ``at_least``. In the caller's writer
-    transaction, so that two builders never plan two."""
-    pending = run(_PENDING_SQL, ())
-    if pending:
-        gen, first, last = pending[0]
-        return int(gen), int(first), int(last)
-    newest, upto = (int(value) for value in run(_LAST_SQL, ())[0])
+def _plan(
+    run: Run, mark: str, at_least: int, most: int, merging: Merging | None
+) -> tuple[int, int, int] | None:
+    """The generation to build, in this order: one over the tail a builder left planned, a
+    new one over the tail (up to ``most`` entries) if it holds ``at_least``, a merge a
+    builder left planned, a new merge. The tail comes first, so that a long merge never
+    lets it grow. In the caller's writer transaction, so that two builders never plan two."""
+    pending = [tuple(map(int, row)) for row in run(_PENDING_SQL, ())]
+    live = [tuple(map(int, row)) for row in run(_LIVE_SQL, ())]
+    upto = live[-1][2] if live else 0
+    for gen, first, last in pending:
+        if first > upto:  # over the tail, not over live generations: a new generation
+            return gen, first, last
+    newest, planned_upto = (int(value) for value in run(_LAST_SQL, ())[0])
     end = run(_END_SQL, ())
-    if not end or int(end[0][0]) - upto < at_least:
+    if end and int(end[0][0]) - planned_upto >= at_least:
+        last = min(int(end[0][0]), planned_upto + most)
+        at = end[0][1] if last == int(end[0][0]) else run(_AT_SQL.format(mark=mark), (last,))[0][0]
+        run(_PLAN_SQL.format(mark=mark), (newest + 1, planned_upto + 1, last, at))
+        return newest + 1, planned_upto + 1, last
+    if pending:
+        return pending[0]  # type: ignore[return-value]
+    span = merge_span(live, merging) if merging is not None else None
+    if span is None:
         return None
-    last = min(int(end[0][0]), upto + most)
-    at = end[0][1] if last == int(end[0][0]) else run(_AT_SQL.format(mark=mark), (last,))[0][0]
-    run(_PLAN_SQL.format(mark=mark), (newest + 1, upto + 1, last, at))
-    return newest + 1, upto + 1, last
+    first, last = span
+    at = run(_AT_SQL.format(mark=mark), (last,))[0][0]
+    run(_PLAN_SQL.format(mark=mark), (newest + 1, first, last, at))
+    return newest + 1, first, last
+
+
+def _span_pairs(
+    run: Run, mark: str, gen: int, first: int, last: int
+) -> tuple[str, tuple[int, ...]]:
+    """The query of a generation's pairs, sorted, and its parameters: from the live
+    generations it merges, or from the log for a new one (or a merge another builder has
+    completed meanwhile: the same pairs, which ``INSERT OR IGNORE`` then skips)."""
+    if run(_SOURCES_SQL.format(mark=mark), (first, last, gen)):
+        return _MERGED_PAIRS.format(mark=mark), (first, last, gen)
+    return _PAIRS.format(mark=mark), (first, last)
+
+
+def _complete(run: Run, mark: str, gen: int, first: int, last: int) -> None:
+    """Retire the live generations a merged one spans (none for a new one), and complete
+    it, in one transaction: a reader sees the one or the others, never both."""
+    run(_RETIRE_SQL.format(mark=mark), (first, last, gen))
+    run(_COMPLETE_SQL.format(mark=mark), (gen,))
 
 
 def _build_sqlite(
-    engine: Engine, at_least: int, most: int, slice_rows: int, stop: threading.Event | None
+    engine: Engine,
+    at_least: int,
+    most: int,
+    slice_rows: int,
+    stop: threading.Event | None,
+    merging: Merging | None,
 ) -> int:
     raw = engine.raw_connection()  # autocommit at the driver: every BEGIN below is ours
     cursor = raw.cursor()
@@ -167,14 +330,15 @@ def _build_sqlite(
         def run(sql: str, params: Sequence[Any]) -> list[Any]:
             return list(cursor.execute(sql, tuple(params)).fetchall())
 
-        plan = _in_transaction(cursor, lambda: _plan(run, "?", at_least, most))
+        plan = _in_transaction(cursor, lambda: _plan(run, "?", at_least, most, merging))
         if plan is None:
             return 0
         gen, first, last = plan
         # Sorted outside any transaction of ours: a temporary table is the connection's own,
         # so sorting holds no lock on the registry and reads one snapshot of the span.
         cursor.execute("DROP TABLE IF EXISTS temp.audit_span")
-        cursor.execute("CREATE TEMP TABLE audit_span AS " + _PAIRS.format(mark="?"), (first, last))
+        pairs, params = _span_pairs(run, "?", gen, first, last)
+        cursor.execute("CREATE TEMP TABLE audit_span AS " + pairs, params)
         total = int(run("SELECT count(*) FROM temp.audit_span", ())[0][0])
         # A builder that stopped halfway committed a prefix of the same sorted pairs.
         done = int(run("SELECT count(*) FROM audit_subjects WHERE gen = ?", (gen,))[0][0])
@@ -188,7 +352,7 @@ def _build_sqlite(
                 (gen, lower, lower + slice_rows),
             )
             if lower + slice_rows >= total:
-                cursor.execute(_COMPLETE_SQL.format(mark="?"), (gen,))
+                _complete(run, "?", gen, first, last)
 
         for lower in range(done, max(total, done + 1), slice_rows):
             if lower > done and stop is not None and stop.is_set():
@@ -220,13 +384,9 @@ def check(conn: Connection, entries: int) -> ledger.ChainProblem | None:
     """The index holds exactly the (subject, entry) pairs of the log's entries up to its end,
     each in the generation whose span holds the entry, and the generations tile the log
     from its first entry. ``entries``: how many entries the chain check found sound."""
-    gens = conn.exec_driver_sql(
-        "SELECT gen, first_seq, last_seq, complete FROM audit_generations ORDER BY gen"
-    ).all()
+    gens = conn.exec_driver_sql(_LIVE_SQL).all()  # in the order of their spans
     expected_first = 1
-    for gen, first, last, complete in gens:
-        if not complete:
-            continue
+    for gen, first, last in gens:
         if int(first) != expected_first or int(last) < int(first):
             return ledger.ChainProblem(
                 "audit_log",
@@ -246,7 +406,8 @@ def check(conn: Connection, entries: int) -> ledger.ChainProblem | None:
     stale = conn.exec_driver_sql(
         "SELECT g.gen, g.last_seq FROM audit_generations g "
         "LEFT JOIN audit_log a ON a.seq = g.last_seq "
-        "WHERE g.complete AND (a.recorded_at IS NULL OR a.recorded_at <> g.last_at) "
+        "WHERE g.complete AND NOT g.retired "
+        "AND (a.recorded_at IS NULL OR a.recorded_at <> g.last_at) "
         "ORDER BY g.gen LIMIT 1"
     ).first()
     if stale is not None:
@@ -259,11 +420,11 @@ def check(conn: Connection, entries: int) -> ledger.ChainProblem | None:
     read = (
         "SELECT g.gen, a.subject_id, a.seq FROM audit_generations g "
         "JOIN audit_log a ON a.seq >= g.first_seq AND a.seq <= g.last_seq "
-        "WHERE g.complete AND a.subject_id IS NOT NULL"
+        "WHERE g.complete AND NOT g.retired AND a.subject_id IS NOT NULL"
     )
     held = (
         "SELECT s.gen, s.subject_id, s.seq FROM audit_subjects s "
-        "JOIN audit_generations g ON g.gen = s.gen WHERE g.complete"
+        "JOIN audit_generations g ON g.gen = s.gen WHERE g.complete AND NOT g.retired"
     )
     for first_query, second_query, problem in (
         (read, held, "missing from the subject index: its subject's access log would not show it"),

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -231,6 +232,8 @@ audit_generations = Table(
     Column("last_seq", BigInteger, nullable=False),
     Column("last_at", String(32), nullable=False),
     Column("complete", Boolean, nullable=False),
+    # Superseded by a merged generation over its span: no longer read, its pairs purged.
+    Column("retired", Boolean, nullable=False, server_default=false()),
 )
 
 #: Due process: a dispute, a human review, a credit-repair application or a deletion request,
