@@ -3,9 +3,10 @@
 Checks append audit entries without indexing them (``store.audit_index`` says why); this
 thread builds a generation whenever the tail has reached ``AT_LEAST`` entries, so that a
 subject's access log never scans more than about that many, merges runs of generations when
-nothing else waits, and purges the pairs of the generations merges retired. A thread, not a task on the event
-loop: a generation's sorting and appending run inside SQLite (or PostgreSQL), which releases
-the GIL, so it works on the machine's other core while the loop serves requests.
+nothing else waits, and purges the pairs of the generations merges retired. A thread, not a
+task on the event loop: a generation's sorting and appending run inside SQLite (or
+PostgreSQL), which releases the GIL, so it works on the machine's other core while the loop
+serves requests.
 """
 
 from __future__ import annotations

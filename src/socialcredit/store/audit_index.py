@@ -23,8 +23,9 @@ log and fell on the check itself (``bench/bench_audit.py``). Instead:
   PostgreSQL a generation is one transaction.
 - **Merging.** A reader seeks every generation its window reaches, and a busy server
   builds thousands a year. So when ``FAN_IN`` generations of one size class follow each
-  other, a generation is planned over their joint span and built like any other (from the
-  log, sorted, in slices); the transaction that completes it also marks them ``retired``.
+  other, a generation is planned over their joint span and built like any other (its
+  pairs sorted, here out of theirs, and appended in slices); the transaction that
+  completes it also marks them ``retired``.
   A reader's one statement sees either them or it, never both and never neither. Retired
   generations' pairs are then deleted (``purge``), a slice at a time. Size classes grow by
   ``FAN_IN`` from ``AT_LEAST``, so an entry is rewritten once a class, and a merge never
@@ -60,6 +61,8 @@ SLICE = 2_000
 FAN_IN = 10
 #: Entries a merged generation spans at most: its merge sorts them in one go.
 MERGE_MOST = 20_000_000
+#: A tail threshold no log reaches: ``build`` then only merges (or finishes a plan).
+_NO_TAIL = 2**62
 
 _PENDING_SQL = (
     "SELECT gen, first_seq, last_seq FROM audit_generations WHERE NOT complete ORDER BY gen"
@@ -159,8 +162,10 @@ def build_all(engine: Engine) -> int:
     """Index the whole log now, however short its tail, merge what is due and purge what
     merges retired (``scs audit index``)."""
     total = 0
-    while indexed := build(engine, at_least=1):
+    while indexed := build(engine, at_least=1, merging=None):
         total += indexed
+    while build(engine, at_least=_NO_TAIL):  # merges only: the tail was indexed above
+        pass
     purge(engine)
     return total
 
