@@ -549,3 +549,42 @@ def test_migration_0007_downgrade_leaves_one_generation_over_the_log(sqlite_url:
     for subject in ids:
         assert seen(registry, subject) == expected(registry, subject)
     assert registry.verify().ok
+
+
+def test_a_purge_stopped_halfway_hides_nothing_and_the_next_finishes_it(
+    sqlite_url: str,
+) -> None:
+    """Retired generations are read by nobody, so a purge stopped between two slices (the
+    server shutting down) leaves nothing to see; the next purge deletes the rest."""
+    import threading
+
+    from sqlalchemy import event
+
+    registry = new_registry(sqlite_url)
+    ids = small_generations(registry, 1)  # 5 generations of 2 entries
+    assert audit_index.build(registry.engine, at_least=1000, merging=SMALL) == 6
+    stop = threading.Event()
+
+    def shut_down(_conn: Any) -> None:
+        stop.set()
+
+    event.listen(registry.engine, "commit", shut_down)
+    try:
+        assert audit_index.purge(registry.engine, slice_rows=1, stop=stop) == 1  # one slice
+    finally:
+        event.remove(registry.engine, "commit", shut_down)
+
+    def retired() -> int:
+        with registry.engine.connect() as conn:
+            query = text("SELECT count(*) FROM audit_generations WHERE retired")
+            return int(conn.execute(query).scalar_one())
+
+    assert retired() == 3
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    assert registry.verify().ok
+    assert audit_index.purge(registry.engine, slice_rows=1) == 3  # entries 1-6 held 4 pairs
+    assert retired() == 0
+    for subject in ids:
+        assert seen(registry, subject) == expected(registry, subject)
+    assert registry.verify().ok
