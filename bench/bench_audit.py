@@ -118,31 +118,21 @@ def build(workdir: Path, log: int, rng: random.Random) -> tuple[Path, Path]:
 def generation(path: Path) -> tuple[float, float, int]:
     """Seconds to build one generation over the tail, the longest of its write
     transactions, and the entries it took."""
-    longest = [0.0]
-    inner = audit_index._in_transaction
-
-    def timed(cursor: object, step: Callable[[], object]) -> object:
-        began = time.perf_counter()
-        try:
-            return inner(cursor, step)
-        finally:
-            longest[0] = max(longest[0], time.perf_counter() - began)
-
     engine = database.open_engine(f"sqlite:///{path}")
-    audit_index._in_transaction = timed  # type: ignore[assignment]
+    longest, restore = timed_transactions()
     try:
         started = time.perf_counter()
         entries = audit_index.build(engine, at_least=1)
         took = time.perf_counter() - started
     finally:
-        audit_index._in_transaction = inner  # type: ignore[assignment]
+        restore()
         engine.dispose()
     return took, longest[0], entries
 
 
 def timed_transactions() -> tuple[list[float], Callable[[], None]]:
-    """Time each of ``audit_index``'s write transactions (and each purge slice, which goes
-    through ``engine.begin``) from now until the returned function is called."""
+    """The longest of ``audit_index``'s write transactions (a generation's plan and slices)
+    from now until the returned function is called."""
     longest = [0.0]
     inner = audit_index._in_transaction
 
