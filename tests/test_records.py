@@ -258,8 +258,8 @@ _plain_flat_rows = st.fixed_dictionaries(
         "subject_name": _mostly("Li Wei", "  Li Wei ", ""),
         "reported_on": _mostly("2025-06-02", date(2025, 6, 2), ""),
         "act": _mostly("A-1", ""),
-        "amount": _mostly(200.0, 200, 0.0, 1e13),
-        "quantity": _mostly(3.0, 0),
+        "amount": _mostly(200.0, 200, 0.0, 1e13, "200", "0.1", "200.50", " 12", "1e3", "-0"),
+        "quantity": _mostly(3.0, 0, "3", "0.000", "99999999999999.9"),
         "relates_to": _mostly("T-0", ""),
         "evidence": _mostly("photo 7", " x ", ""),
         "legal_basis": _mostly("Civil Code art. 676", ""),
@@ -283,8 +283,9 @@ def test_the_quick_path_takes_the_plain_flat_row_from_parquet_and_csv() -> None:
     plain = _flat_row(record(), dates_as_dates=True)
     assert VALIDATOR.quick_flat(plain) is not None
     assert VALIDATOR.quick_flat({**plain, "occurred_on": "2025-06-01", "act": ""}) is not None
-    # a number as text (every CSV amount) is left to the validator
-    assert VALIDATOR.quick_flat({**plain, "amount": "200"}) is None
+    # a number as text (every CSV amount) is read as the validator reads it, or left to it
+    assert VALIDATOR.quick_flat({**plain, "amount": "200.5"}) is not None
+    assert VALIDATOR.quick_flat({**plain, "amount": "2e2"}) is None
 
 
 def test_the_quick_path_takes_the_plain_record() -> None:

@@ -79,6 +79,11 @@ _ALLOWED_SUBJECT_FIELDS = frozenset(SUBJECT_FIELDS)
 #: Where each flat column goes in the JSON shape: the subject's three into ``subject``.
 _FLAT_SUBJECT = {"subject_kind": "kind", "subject_id": "id", "subject_name": "name"}
 _FLAT_FIELDS = frozenset(FLAT_COLUMNS)
+#: A CSV cell that is a plain decimal number: ``float`` of it is the correctly rounded value
+#: ``_number`` gets through ``Decimal``. Anything else (a sign, an exponent, spaces) is left
+#: to the validator.
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,15})?")
+_NUMBER_COLUMNS = frozenset({"amount", "quantity"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +257,10 @@ class RecordValidator:
         """``quick_json`` for a flat row, as ``from_flat`` reads it (a Parquet or CSV row).
 
         The row is put in the JSON shape: empty cells left out, since ``from_flat`` counts
-        them absent, and a date cell (Parquet's ``date`` columns) written as its ISO text,
-        which ``_build`` reads as the same day. Anything else passes unchanged, so whatever
+        them absent, a date cell (Parquet's ``date`` columns) written as its ISO text,
+        which ``_build`` reads as the same day, and an amount or quantity written as a plain
+        decimal (every CSV number) as the number ``_build`` makes of it. Anything else
+        passes unchanged, so whatever
         ``quick_json`` is unsure of (a number as text, a timestamp, an unknown column) is
         still ``None``, and the caller asks ``from_flat``. A property test holds the two to
         the same answers.
@@ -267,6 +274,8 @@ class RecordValidator:
                 continue
             if type(value) is date:
                 value = value.isoformat()
+            elif name in _NUMBER_COLUMNS and type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+                value = float(value)
             where = _FLAT_SUBJECT.get(name)
             if where is None:
                 obj[name] = value
