@@ -288,7 +288,8 @@ def test_migration_0005_adds_the_notices_owed_as_the_schema_has_them(db_url: str
     assert columns == set(metadata.tables["notices_owed"].columns.keys())
     command.downgrade(database.alembic_config(registry.engine), "0004")
     assert "notices_owed" not in inspect(registry.engine).get_table_names()
-    with pytest.raises(RegistryError, match=r"revision 0004; .* needs 0006: run `scs init`"):
+    head = database._head()  # the newest revision, whichever it is now
+    with pytest.raises(RegistryError, match=rf"revision 0004; .* needs {head}: run `scs init`"):
         Registry.open(db_url)  # an older schema is refused by name, not met by a failing query
     Registry.init(db_url)
     assert Registry.open(db_url).engine is not None
