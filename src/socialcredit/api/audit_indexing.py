@@ -44,8 +44,9 @@ class Indexer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the slice under way (a generation left planned is resumed by the next
-        builder)."""
+        """Stop after the slice under way, or the sort that starts a generation (a merge of
+        ten million entries sorts for some seconds); a generation left planned is resumed by
+        the next builder."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
