@@ -260,10 +260,9 @@ class RecordValidator:
         them absent, a date cell (Parquet's ``date`` columns) written as its ISO text,
         which ``_build`` reads as the same day, and an amount or quantity written as a plain
         decimal (every CSV number) as the number ``_build`` makes of it. Anything else
-        passes unchanged, so whatever
-        ``quick_json`` is unsure of (a number as text, a timestamp, an unknown column) is
-        still ``None``, and the caller asks ``from_flat``. A property test holds the two to
-        the same answers.
+        passes unchanged, so whatever ``quick_json`` is unsure of (a number with a sign or
+        an exponent, a timestamp, an unknown column) is still ``None``, and the caller asks
+        ``from_flat``. A property test holds the two to the same answers.
         """
         if type(row) is not dict or not row.keys() <= _FLAT_FIELDS:
             return None
