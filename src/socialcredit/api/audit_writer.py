@@ -25,12 +25,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, PoolProxiedConnection
+from sqlalchemy import PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import access
 from socialcredit.notices import Draft
 from socialcredit.store import audit as trail
+from socialcredit.store.database import checkpoint
 from socialcredit.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -148,19 +149,3 @@ class GroupCommit:
             cursor.close()
         except Exception:
             log.warning("WAL checkpoint failed", exc_info=True)
-
-
-def checkpoint(engine: Engine) -> None:
-    """One passive checkpoint of a SQLite database's WAL. A failure is not the request's:
-    the next checkpoint (or SQLite's own, on another connection) copies the pages later."""
-    try:
-        conn = engine.raw_connection()  # not ``connect()``: its BEGIN would hold a snapshot
-        try:
-            cursor = conn.cursor()
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            cursor.fetchall()
-            cursor.close()
-        finally:
-            conn.close()
-    except Exception:
-        log.warning("WAL checkpoint failed", exc_info=True)

@@ -7,6 +7,7 @@ schema through the same Alembic migrations; there the chain-head row lock serial
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from functools import cache, lru_cache
@@ -25,6 +26,8 @@ from sqlalchemy.engine import URL, make_url
 DEFAULT_URL = "sqlite:///socialcredit.db"
 ENV_URL = "SCS_DATABASE_URL"
 WRITER = {"sqlite_immediate": True}
+
+_log = logging.getLogger(__name__)
 
 
 class DatabaseError(RuntimeError):
@@ -206,3 +209,21 @@ def schema_behind(engine: Engine) -> tuple[str | None, str] | None:
 
 def is_initialised(engine: Engine) -> bool:
     return inspect(engine).has_table("meta")
+
+
+def checkpoint(engine: Engine) -> None:
+    """One passive checkpoint of a SQLite database's WAL: it copies what no reader still
+    needs, waits for nobody, and writers go on committing meanwhile. A failure is not the
+    caller's: the next checkpoint (or SQLite's own, on another connection) copies the pages
+    later."""
+    try:
+        conn = engine.raw_connection()  # not ``connect()``: its BEGIN would hold a snapshot
+        try:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+            cursor.close()
+        finally:
+            conn.close()
+    except Exception:
+        _log.warning("WAL checkpoint failed", exc_info=True)
