@@ -266,6 +266,8 @@ class Preparer:
             "record", provider, ref, rtype, occurred, reported, act, amount, quantity,
             relates_to, evidence, legal_basis, name, None, None,
         )  # fmt: skip
+        # ``present_mask(content)`` written out for the eight columns that may be empty here
+        # (a test holds the two equal for every combination).
         present = (
             _ALWAYS | (reported is not None) << 5 | (act is not None) << 6
             | (amount is not None) << 7 | (quantity is not None) << 8

@@ -89,23 +89,20 @@ _PLAN_SQL = (
     "VALUES ({mark}, {mark}, {mark}, {mark}, FALSE)"
 )
 _COMPLETE_SQL = "UPDATE audit_generations SET complete = TRUE WHERE gen = {mark}"
-#: Completing a generation retires the live ones within its span: none for a new one.
-_RETIRE_SQL = (
-    "UPDATE audit_generations SET retired = TRUE "
-    "WHERE complete AND NOT retired AND first_seq >= {mark} AND last_seq <= {mark} "
-    "AND gen <> {mark}"  # a second builder finishing it must not retire it
+#: The live generations within a span, other than the given one: those a merge over the
+#: span takes its pairs from and retires (none for a new generation). Not the given one,
+#: since a second builder finishing a merge must not retire the merge itself.
+_WITHIN = (
+    "complete AND NOT retired AND first_seq >= {mark} AND last_seq <= {mark} AND gen <> {mark}"
 )
+_RETIRE_SQL = "UPDATE audit_generations SET retired = TRUE WHERE " + _WITHIN
 _RETIRED_SQL = "SELECT gen FROM audit_generations WHERE retired ORDER BY gen"
 _PAIRS = (
     "SELECT subject_id, seq FROM audit_log WHERE seq >= {mark} AND seq <= {mark} "
     "AND subject_id IS NOT NULL ORDER BY subject_id, seq"
 )
 
-#: The live generations a merge over a span takes its pairs from (none for a new one).
-_SOURCES_SQL = (
-    "SELECT gen FROM audit_generations WHERE complete AND NOT retired "
-    "AND first_seq >= {mark} AND last_seq <= {mark} AND gen <> {mark}"
-)
+_SOURCES_SQL = "SELECT gen FROM audit_generations WHERE " + _WITHIN
 #: A merge's pairs come from the generations it merges, 16 bytes a pair where the log has a
 #: hundred an entry: half the cost of sorting the span out of the log (bench_audit.py).
 _MERGED_PAIRS = (
@@ -337,7 +334,8 @@ def _build_sqlite(
     raw = engine.raw_connection()  # autocommit at the driver: every BEGIN below is ours
     cursor = raw.cursor()
     # No checkpoint inside a slice's commit (copying the WAL back, tens of milliseconds
-    # with the write lock held); the server's checkpoints, or anyone else's, copy it.
+    # with the write lock held): the builder checkpoints passively between slices, every
+    # ``CHECKPOINT_SLICES`` and when done.
     cursor.execute("PRAGMA wal_autocheckpoint=0")
     try:
 

@@ -144,7 +144,8 @@ def append_prepared(
     # One pass does it all for the usual batch (new refs, known kinds): resolve, drop
     # in-batch repeats, number and chain. ``chain.entry_hash`` is written out inline.
     sha256, stamp = hashlib.sha256, recorded_at.encode()
-    by_layout: dict[int, tuple[Callable[[tuple[Any, ...]], tuple[Any, ...]], list[tuple[Any, ...]]]]
+    # present mask -> (its insert, its picker, its rows)
+    by_layout: dict[int, tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]], list[Any]]]
     by_layout = {}
     pending: list[tuple[int, int, tuple[Any, ...], bytes]] = []
     first_of: dict[tuple[str, str], tuple[int, bytes]] = {}
@@ -167,9 +168,9 @@ def append_prepared(
                 next_head = sha256(head_in).digest()
                 group = by_layout.get(present)
                 if group is None:
-                    group = by_layout[present] = (_layout(present)[1], [])
-                group[1].append(
-                    (next_seq, entry.id, *group[0](content), recorded_at, bytearray(digest),
+                    group = by_layout[present] = (*_layout(present), [])
+                group[2].append(
+                    (next_seq, entry.id, *group[1](content), recorded_at, bytearray(digest),
                      bytearray(next_head))
                 )  # fmt: skip
         elif earlier[1] == digest:
@@ -185,8 +186,8 @@ def append_prepared(
     if optimistic:
         try:
             with conn.begin_nested():
-                for present, (_, group_rows) in by_layout.items():
-                    conn.exec_driver_sql(_layout(present)[0], group_rows)
+                for sql, _, group_rows in by_layout.values():
+                    conn.exec_driver_sql(sql, group_rows)
         except IntegrityError:
             chained = _chain(pending, _stored_hashes(conn, list(first_of)), seq, head, stamp,
                              recorded_at)  # fmt: skip
