@@ -12,13 +12,16 @@ and nearby days, seminars at the edge of their condition, unknown types and wron
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +32,7 @@ from socialcredit.bulk import (
     RESULT_SCHEMA,
     BulkRun,
     SourceError,
+    kernel,
     pipeline,
     score_all,
     write_results,
@@ -141,8 +145,44 @@ def table(records: list[Record]) -> pa.Table:
     )
 
 
+def sorted_file(source: Any, path: Path, seed: int) -> Path:
+    """``source`` as Parquet sorted by subject (declared so in its metadata), each subject's
+    records in a shuffled order: the kernel must put them in the engine's order itself."""
+    records = source if isinstance(source, pa.Table) else pq.read_table(source)
+    rng = random.Random(seed)
+    shuffle = pa.array([rng.random() for _ in range(records.num_rows)])
+    records = records.append_column("shuffle", shuffle)
+    records = records.sort_by(
+        [("subject_kind", "ascending"), ("subject_id", "ascending"), ("shuffle", "ascending")]
+    ).drop_columns(["shuffle"])
+    declared = pq.SortingColumn.from_ordering(
+        records.schema, [("subject_kind", "ascending"), ("subject_id", "ascending")]
+    )
+    pq.write_table(records, path, row_group_size=50, sorting_columns=declared)
+    return path
+
+
+def kernel_results(
+    source: Any, rulebook: Rulebook, as_of: date, batch_rows: int
+) -> tuple[list[dict[str, Any]], kernel.KernelCounts]:
+    """The kernel's results for ``source``, from a sorted copy read ``batch_rows`` at a time
+    (small, so that subjects straddle batches)."""
+    counts = kernel.KernelCounts()
+    with tempfile.TemporaryDirectory() as scratch:
+        path = sorted_file(source, Path(scratch) / "sorted.parquet", batch_rows)
+        assert kernel.sorted_by_subject(path)
+        batches = kernel.score_sorted(path, rulebook, as_of, RESULT_SCHEMA, counts, batch_rows)
+        got = pa.Table.from_batches(list(batches), RESULT_SCHEMA)
+    order = [("subject_kind", "ascending"), ("subject_id", "ascending")]
+    return got.sort_by(order).to_pylist(), counts
+
+
+KERNEL = kernel.available() or os.environ.get("CI") == "true"  # CI builds it: never skip there
+
+
 def assert_same(records: list[Record], rulebook: Rulebook, as_of: date, source: Any) -> BulkRun:
-    """Bulk results and contributions equal ``evaluate``'s for every subject in ``records``."""
+    """Bulk results and contributions equal ``evaluate``'s for every subject in ``records``,
+    from the SQL pipeline and, for a sorted copy of the source, from the kernel."""
     subjects: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in records:
         subjects[(r.subject.kind.value, r.subject.id)].append(r)
@@ -152,9 +192,14 @@ def assert_same(records: list[Record], rulebook: Rulebook, as_of: date, source: 
     # without contributions only the records recent enough to count are graded: same results
     alone = pa.Table.from_batches(list(score_all(source, rulebook, as_of)), RESULT_SCHEMA)
     order = [("subject_kind", "ascending"), ("subject_id", "ascending")]
-    assert alone.sort_by(order).to_pylist() == sorted(
-        results, key=lambda r: (r["subject_kind"], r["subject_id"])
-    )
+    expected = sorted(results, key=lambda r: (r["subject_kind"], r["subject_id"]))
+    assert alone.sort_by(order).to_pylist() == expected
+    if KERNEL:
+        batch_rows = 1 + len(records) % 37
+        by_kernel, counts = kernel_results(source, rulebook, as_of, batch_rows)
+        assert by_kernel == expected
+        assert counts.subjects == len(expected)
+        run.kernel_exact_subjects = counts.exact_subjects  # type: ignore[attr-defined]
     contributions: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
     for c in rows:
         key = (c.pop("subject_kind"), c.pop("subject_id"))
@@ -214,6 +259,8 @@ def test_bulk_equals_one_subject_scoring_under_flensburg(
     }
     # a score condition is left to the exact path, subject by subject
     assert run.summary.exact_subjects == len(seminars)
+    if KERNEL:
+        assert run.kernel_exact_subjects == len(seminars)  # type: ignore[attr-defined]
 
 
 @settings(max_examples=12, deadline=None)

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from socialcredit.bulk import exact, grading, pipeline
+from socialcredit.bulk import exact, grading, kernel, pipeline
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.bulk.sources import Source, SourceError, register_source
 from socialcredit.rulebook.model import Rulebook
@@ -211,12 +212,21 @@ def score_all(
     *,
     contributions: bool = False,
     batch_rows: int = BATCH_ROWS,
+    use_kernel: bool | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Score every subject in ``source`` as of ``as_of``; yield ``RESULT_SCHEMA`` batches.
 
     With ``contributions=True`` the batches are the contributions (``CONTRIBUTION_SCHEMA``)
     instead: one row per record considered, as ``scoring.Contribution`` gives them.
+
+    Results of a Parquet file sorted by subject (``kernel.sort_records`` writes one) come from
+    the one-pass kernel when it is installed (``use_kernel=None``); ``use_kernel=False`` asks
+    for the SQL pipeline, ``True`` for the kernel (``SourceError`` if the source is not such
+    a file). Both give the same results.
     """
+    if _takes_kernel(source, contributions, use_kernel):
+        yield from kernel.score_sorted(source, rulebook, as_of, RESULT_SCHEMA)
+        return
     with BulkRun(source, rulebook, as_of, contributions=contributions) as run:
         stream = run.contributions(batch_rows) if contributions else run.results(batch_rows)
         yield from stream
@@ -229,10 +239,58 @@ def write_results(
     path: str | os.PathLike[str],
     *,
     contributions: str | os.PathLike[str] | None = None,
+    use_kernel: bool | None = None,
 ) -> BulkSummary:
     """Score every subject and write the results (and contributions) to Parquet or JSONL."""
+    if _takes_kernel(source, contributions is not None, use_kernel):
+        return _write_kernel_results(source, rulebook, as_of, path)
     with BulkRun(source, rulebook, as_of, contributions=contributions is not None) as run:
         run.write(run.results_sql(), path)
         if contributions is not None:
             run.write(run.contributions_sql(), contributions)
         return run.summary
+
+
+def _takes_kernel(source: Source, contributions: bool, use_kernel: bool | None) -> bool:
+    """Whether the one-pass kernel scores this source (see ``score_all``)."""
+    if use_kernel is False or contributions:
+        if use_kernel and contributions:
+            raise SourceError("the kernel gives results only: contributions come from the SQL")
+        return False
+    if use_kernel is None:
+        return kernel.available() and kernel.sorted_by_subject(source)
+    if not kernel.available():
+        raise SourceError("the bulk kernel is not installed (reinstall with a C compiler)")
+    if not kernel.sorted_by_subject(source):
+        raise SourceError(
+            f"{source}: the kernel reads Parquet files declared sorted by subject_kind and "
+            "subject_id (bulk.kernel.sort_records writes them)"
+        )
+    return True
+
+
+def _write_kernel_results(
+    source: str | os.PathLike[str], rulebook: Rulebook, as_of: date, path: str | os.PathLike[str]
+) -> BulkSummary:
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".parquet", ".jsonl", ".ndjson", ".json"):
+        raise SourceError(f"{path}: write .parquet or .jsonl, not {suffix or 'none'}")
+    counts = kernel.KernelCounts()
+    batches = kernel.score_sorted(source, rulebook, as_of, RESULT_SCHEMA, counts)
+    if suffix == ".parquet":
+        # Written on a thread of its own (pyarrow lets go of the GIL), while the kernel
+        # scores the next batch; statistics and dictionaries only where they pay.
+        with pq.ParquetWriter(
+            path, RESULT_SCHEMA, use_dictionary=["subject_kind", "grade"], write_statistics=False
+        ) as out:
+            kernel.drain_on_thread(batches, out.write_batch)
+    else:
+        con = duckdb.connect()
+        try:
+            con.register(
+                "kernel_results", pa.RecordBatchReader.from_batches(RESULT_SCHEMA, batches)
+            )
+            con.execute(f"COPY kernel_results TO {lit(str(path))} (FORMAT json)")
+        finally:
+            con.close()
+    return BulkSummary(counts.subjects, 0, counts.exact_subjects)
