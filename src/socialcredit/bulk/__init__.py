@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,6 +37,9 @@ from socialcredit.bulk import exact, grading, kernel, pipeline
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.bulk.sources import Source, SourceError, register_source
 from socialcredit.rulebook.model import Rulebook
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "CONTRIBUTION_SCHEMA",
@@ -122,6 +125,8 @@ class BulkRun:
         self.rules = RulebookSQL(rulebook)
         self.as_of = as_of
         self._spill = tempfile.mkdtemp(prefix="scs-bulk-")
+        import duckdb  # here, not at the top: the kernel's path needs no DuckDB
+
         self.con = duckdb.connect(
             config={
                 "memory_limit": memory_limit,
@@ -285,6 +290,8 @@ def _write_kernel_results(
         ) as out:
             kernel.drain_on_thread(batches, out.write_batch)
     else:
+        import duckdb
+
         con = duckdb.connect()
         try:
             con.register(

@@ -40,7 +40,7 @@ enum { /* columns of a plan row, one per (kind, type) */
 enum { /* plan flags */
     F_KNOWN = 1, F_APPLIES = 2, F_CORRECTS = 4, F_NEGATIVE = 8, F_POSITIVE = 16,
     F_REPEATS = 32, F_HIGHEST = 64, F_ONLY_IF = 128, F_TIER_AMOUNT = 256,
-    F_TIER_QUANTITY = 512
+    F_TIER_QUANTITY = 512, F_CAPPED = 1024
 };
 enum { B_HAS_MIN, B_MIN, B_HAS_MAX, B_MAX, B_CAP, B_WIDTH };            /* grade bands */
 enum { L_GRADES, L_HAS_RANGE, L_HAS_LO, L_LO, L_HAS_HI, L_HI, L_WIDTH }; /* lists */
@@ -126,24 +126,23 @@ static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d) {
  * the table take the conversion. */
 enum { FIRST_YEAR = 1900, MONTHS = (2201 - 1900) * 12 };
 static int32_t month_starts[MONTHS + 1];
+static int16_t month_of_day[110000]; /* every day of the table: its month */
 static int32_t table_from, table_to; /* the days the table covers: [from, to) */
 
 static void build_month_starts(void) {
-    if (month_starts[0] != 0) return; /* 1900-01-01 is not day 0 */
+    if (table_to != 0) return;
     for (int64_t i = 0; i <= MONTHS; i++)
         month_starts[i] = (int32_t)days_from_civil(FIRST_YEAR + i / 12, i % 12 + 1, 1);
+    for (int64_t i = 0; i < MONTHS; i++)
+        for (int32_t day = month_starts[i]; day < month_starts[i + 1]; day++)
+            month_of_day[day - month_starts[0]] = (int16_t)i;
     table_from = month_starts[0];
     table_to = month_starts[MONTHS];
 }
 
-/* The month of ``day`` as (year - 1900) * 12 + month - 1; its first day in *first. */
+/* The month of ``day`` as (year - 1900) * 12 + month - 1. */
 static int64_t month_of(int32_t day) {
-    if (day >= table_from && day < table_to) {
-        int64_t i = (int64_t)(day - table_from) * 4800 / 146097; /* a month per 30.44 days */
-        while (i > 0 && month_starts[i] > day) i--;
-        while (i < MONTHS - 1 && month_starts[i + 1] <= day) i++;
-        return i;
-    }
+    if (day >= table_from && day < table_to) return month_of_day[day - table_from];
     int64_t y, m, d;
     civil_from_days(day, &y, &m, &d);
     return (y - FIRST_YEAR) * 12 + m - 1;
@@ -190,6 +189,7 @@ static int64_t value_of(const Strings *s, int64_t row) {
 static int compare_at(const Strings *a, int64_t i, const Strings *b, int64_t j) {
     i = value_of(a, i);
     j = value_of(b, j);
+    if (a == b && i == j) return 0; /* one dictionary entry: a subject's rows, mostly */
     int32_t la = a->offsets[i + 1] - a->offsets[i], lb = b->offsets[j + 1] - b->offsets[j];
     int c = memcmp(a->data + a->offsets[i], b->data + b->offsets[j], la < lb ? la : lb);
     return c != 0 ? c : (la > lb) - (la < lb);
@@ -251,8 +251,9 @@ static int before(const Chunk *c, const Item *a, const Item *b) {
 }
 
 static void sort_items(const Chunk *c, Item *items, int64_t n, Item *scratch) {
-    if (n <= 24) { /* a subject's records: mostly few */
+    if (n <= 24) { /* a subject's records: mostly few, and mostly in order already */
         for (int64_t i = 1; i < n; i++) {
+            if (!before(c, &items[i], &items[i - 1])) continue;
             Item x = items[i];
             int64_t j = i;
             while (j > 0 && before(c, &x, &items[j - 1])) {
@@ -380,8 +381,16 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
         Item *it = &items[i];
         if (!is_valid(&c->relates_to, it->row)) continue;
         int32_t any = -1, same = -1;
+        int64_t at = value_of(&c->relates_to, it->row);
+        const uint8_t *want = c->relates_to.data + c->relates_to.offsets[at];
+        int32_t length = c->relates_to.offsets[at + 1] - c->relates_to.offsets[at];
         for (int64_t j = 0; j < n && same < 0; j++) {
-            if (j == i || !equal_at(&c->ref, items[j].row, &c->relates_to, it->row)) continue;
+            int64_t ref = value_of(&c->ref, items[j].row);
+            const int32_t *bounds = c->ref.offsets + ref;
+            if (j == i || bounds[1] - bounds[0] != length) continue;
+            if (length && (c->ref.data[bounds[0]] != want[0] ||
+                           memcmp(c->ref.data + bounds[0], want, (size_t)length) != 0))
+                continue;
             if (any < 0) any = (int32_t)j;
             if (equal_at(&c->provider, items[j].row, &c->provider, it->row)) same = (int32_t)j;
         }
@@ -418,8 +427,9 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
         }
     }
     /* 7. repeats and validity */
-    int32_t *longest = w->longest;
-    for (int64_t k = 0; k < r->ncategories; k++) longest[k] = NO_DAY;
+    int32_t *longest = w->longest; /* all NO_DAY between subjects */
+    int32_t *set = w->touched;
+    int64_t nset = 0;
     for (int64_t i = 0; i < n; i++) {
         Item *it = &items[i];
         const int64_t *plan = it->plan;
@@ -434,8 +444,12 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
         int32_t until = last_day(it->day, span >= 0 ? span : span_for(r, plan, it->points));
         it->vf = it->day;
         it->vu = until;
-        if (repeatable && (previous == NO_DAY || until > previous)) longest[plan[P_CATEGORY]] = until;
+        if (repeatable && (previous == NO_DAY || until > previous)) {
+            if (previous == NO_DAY) set[nset++] = (int32_t)plan[P_CATEGORY];
+            longest[plan[P_CATEGORY]] = until;
+        }
     }
+    for (int64_t k = 0; k < nset; k++) longest[set[k]] = NO_DAY;
     /* 8. corrections and repairs */
     for (int64_t i = 0; i < n && (seen & F_CORRECTS); i++) {
         Item *it = &items[i];
@@ -505,7 +519,7 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
         }
     }
     /* 10. annual caps: room taken at occurrence, per category and calendar year */
-    for (int64_t cap = 0; cap < r->ncaps; cap++) {
+    for (int64_t cap = 0; cap < r->ncaps && (seen & F_CAPPED); cap++) {
         int64_t category = r->caps[2 * cap], limit = r->caps[2 * cap + 1];
         int64_t year = INT64_MIN, left = 0;
         for (int64_t i = 0; i < n; i++) { /* items are in day order: years only grow */
@@ -708,6 +722,7 @@ int64_t scs_score_chunk(const Chunk *c, const Rules *r, int64_t as_of, int64_t l
         goto done;
     }
     for (int64_t k = 0; k <= nreasons; k++) w.sums[k] = INT64_MIN;
+    for (int64_t k = 0; k <= r->ncategories; k++) w.longest[k] = NO_DAY;
     int64_t lo = 0;
     while (lo < c->n) {
         int64_t hi = lo + 1;
@@ -747,4 +762,15 @@ done:
     free(w.best);
     free(w.sums);
     return written;
+}
+
+/* The first row at or after ``from`` (> 0) that starts a subject, or the chunk's length;
+ * -1 if the rows there are out of order. Where a chunk can be cut in two for two threads. */
+int64_t scs_subject_start(const Chunk *c, int64_t from) {
+    for (int64_t row = from; row < c->n; row++) {
+        int order = subject_before(c, row - 1, row);
+        if (order > 0) return -1;
+        if (order < 0) return row;
+    }
+    return c->n;
 }

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
+if TYPE_CHECKING:  # DuckDB is imported where a connection is made: the kernel needs none
+    import duckdb
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import Record, SubjectRef
 from socialcredit.rulebook.model import Rulebook

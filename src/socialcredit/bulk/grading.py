@@ -11,10 +11,12 @@ kind and id, grade, list and measure codes) are joined on once, in the final que
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
+if TYPE_CHECKING:  # DuckDB is imported where a connection is made: the kernel needs none
+    import duckdb
 from socialcredit.bulk.pipeline import HOLDING_CODES, STATUSES, S
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.identifiers import SubjectKind

@@ -35,6 +35,7 @@ import queue
 import sysconfig
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -54,6 +55,8 @@ SOURCE = Path(__file__).with_name("_kernel.c")
 LIBRARY = "_bulk_kernel"
 #: Rows decoded at a time; two batches are in memory at once (one read ahead).
 BATCH_ROWS = 500_000
+#: Batches of at least this many rows are scored on two threads, half each.
+SPLIT_ROWS = 100_000
 #: Subject kinds in string order: the order the file is sorted in.
 KINDS = tuple(sorted(k.value for k in SubjectKind))
 SORT_KEY = ("subject_kind", "subject_id")
@@ -79,6 +82,7 @@ _DICTIONARY = ("subject_kind", "type", "provider", "subject_id")
 # Plan flags and table layouts: the enums at the top of _kernel.c.
 _F_KNOWN, _F_APPLIES, _F_CORRECTS, _F_NEGATIVE, _F_POSITIVE = 1, 2, 4, 8, 16
 _F_REPEATS, _F_HIGHEST, _F_ONLY_IF, _F_TIER_AMOUNT, _F_TIER_QUANTITY = 32, 64, 128, 256, 512
+_F_CAPPED = 1024
 _P_WIDTH, _B_WIDTH, _L_WIDTH, _R_WIDTH = 14, 5, 6, 5
 _MAX_LISTS = 61  # list membership: a bit mask, shifted by two for the kind in ``results``
 
@@ -191,6 +195,8 @@ def load(path: Path | None = None, source: Path = SOURCE) -> ctypes.CDLL | None:
                     ctypes.POINTER(_Out),
                     ctypes.POINTER(ctypes.c_int64),
                 ]
+                candidate.scs_subject_start.restype = ctypes.c_int64
+                candidate.scs_subject_start.argtypes = [ctypes.POINTER(_Chunk), ctypes.c_int64]
                 lib = candidate
     if path is None:
         _loaded, _load_tried = lib, True
@@ -216,6 +222,7 @@ class KernelRules:
             | {cap.category for cap in rb.counting.annual_caps}
         )
         category = {c: i for i, c in enumerate(categories)}
+        capped = {cap.category for cap in rb.counting.annual_caps}
         if len(rb.lists) > _MAX_LISTS:
             raise ValueError(f"the kernel keeps at most {_MAX_LISTS} lists")
         list_mask = dict.fromkeys(self.types, 0)
@@ -251,6 +258,7 @@ class KernelRules:
                 flags |= _F_REPEATS if plan.repeats else 0
                 flags |= _F_HIGHEST if rule.count_highest else 0
                 flags |= _F_ONLY_IF if rule.only_if is not None else 0
+                flags |= _F_CAPPED if plan.category in capped else 0
                 flags |= {"amount": _F_TIER_AMOUNT, "quantity": _F_TIER_QUANTITY}.get(
                     plan.tiers_by or "", 0
                 )
@@ -475,6 +483,15 @@ def score_sorted(
     rules = KernelRules(rulebook)
     counts = counts if counts is not None else KernelCounts()
     run = _Runner(lib, rules, (as_of - _EPOCH).days, rulebook, as_of, schema, counts)
+    try:
+        yield from _score_batches(run, path, rules, batch_rows)
+    finally:
+        run.close()
+
+
+def _score_batches(
+    run: _Runner, path: str | os.PathLike[str], rules: KernelRules, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     # The last subject of a batch may go on in the next: it is carried over as ``tail``,
     # ``at`` being its first row in the file (for messages).
     tail: pa.RecordBatch | None = None
@@ -650,6 +667,36 @@ def _strings(array: pa.Array) -> _Strings:
     )
 
 
+def _chunk(batch: pa.RecordBatch) -> _Chunk:
+    """The kernel's view of a batch: addresses into its buffers (kept alive by the batch)."""
+    col = batch.column
+    amount, quantity = col("amount"), col("quantity")
+    return _Chunk(
+        n=batch.num_rows,
+        kind=_numbers(col("kind"), 4),
+        type=_numbers(col("type"), 4),
+        day=_numbers(col("day"), 4),
+        amount=_numbers(amount, 8),
+        quantity=_numbers(quantity, 8),
+        amount_valid=_validity(amount),
+        quantity_valid=_validity(quantity),
+        amount_bit=amount.offset,
+        quantity_bit=quantity.offset,
+        subject=_strings(col("subject_id")),
+        ref=_strings(col("ref")),
+        provider=_strings(col("provider")),
+        act=_strings(col("act")),
+        relates_to=_strings(col("relates_to")),
+    )
+
+
+def _disorder(row: int) -> SourceError:
+    return SourceError(
+        f"row {row + 1}: the records are not sorted by subject_kind and subject_id, though "
+        "the file's metadata says they are"
+    )
+
+
 def _numbers(array: pa.Array, width: int) -> int:
     return int(array.buffers()[1].address + width * array.offset)
 
@@ -688,13 +735,18 @@ class _Runner:
     ):
         self.lib, self.rules, self.day = lib, rules, day
         self.rulebook, self.as_of, self.schema, self.counts = rulebook, as_of, schema, counts
-        self._out: _Scored | None = None
+        self._out: list[_Scored | None] = [None, None]
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="scs-kernel")
 
-    def _buffers(self, n: int) -> _Scored:
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def _buffers(self, n: int, which: int) -> _Scored:
         """Room for ``n`` subjects, reused from call to call: fresh pages cost a fault each."""
-        if self._out is None or len(self._out.first) < n:
+        out = self._out[which]
+        if out is None or len(out.first) < n:
             size = max(n, BATCH_ROWS)
-            self._out = _Scored(
+            out = self._out[which] = _Scored(
                 end=0,
                 first=np.empty(size, np.int64),
                 score=np.empty(size, np.int64),
@@ -703,31 +755,38 @@ class _Runner:
                 reasons=np.empty(size * MAX_REASONS, np.int64),
                 exact=np.empty(size, np.int64),
             )
-        return self._out
+        return out
 
     def __call__(self, batch: pa.RecordBatch, *, last: bool, at: int) -> tuple[int, _Scored]:
-        """Score the whole subjects of ``batch``; the rows they cover, and their results."""
+        """Score the whole subjects of ``batch``; the rows they cover, and their results.
+
+        A large batch is cut in two at a subject's first row and the halves scored on two
+        threads (the kernel runs without the GIL).
+        """
         n = batch.num_rows
-        col = batch.column
-        amount, quantity = col("amount"), col("quantity")
-        chunk = _Chunk(
-            n=n,
-            kind=_numbers(col("kind"), 4),
-            type=_numbers(col("type"), 4),
-            day=_numbers(col("day"), 4),
-            amount=_numbers(amount, 8),
-            quantity=_numbers(quantity, 8),
-            amount_valid=_validity(amount),
-            quantity_valid=_validity(quantity),
-            amount_bit=amount.offset,
-            quantity_bit=quantity.offset,
-            subject=_strings(col("subject_id")),
-            ref=_strings(col("ref")),
-            provider=_strings(col("provider")),
-            act=_strings(col("act")),
-            relates_to=_strings(col("relates_to")),
-        )
-        out = self._buffers(n)
+        if n >= SPLIT_ROWS:
+            cut = self.lib.scs_subject_start(ctypes.byref(_chunk(batch)), n // 2)
+            if cut == -1:
+                raise _disorder(at + n // 2)
+            if cut < n:
+                first = self._pool.submit(self._score, batch.slice(0, cut), True, at, 0)
+                second = self._score(batch.slice(cut), last, at + cut, 1)
+                head = first.result()
+                return cut + second.end, _Scored(
+                    end=cut + second.end,
+                    first=np.concatenate([head.first, second.first + cut]),
+                    score=np.concatenate([head.score, second.score]),
+                    grade=np.concatenate([head.grade, second.grade]),
+                    lists=np.concatenate([head.lists, second.lists]),
+                    reasons=np.concatenate([head.reasons, second.reasons]),
+                    exact=np.concatenate([head.exact, second.exact]),
+                )
+        scored = self._score(batch, last, at, 0)
+        return scored.end, scored
+
+    def _score(self, batch: pa.RecordBatch, last: bool, at: int, buffers: int) -> _Scored:
+        chunk = _chunk(batch)
+        out = self._buffers(batch.num_rows, buffers)
         consumed = ctypes.c_int64(0)
         written = self.lib.scs_score_chunk(
             ctypes.byref(chunk),
@@ -742,20 +801,16 @@ class _Runner:
         if written == -1:
             raise MemoryError("the bulk kernel ran out of memory")
         if written == -2:
-            raise SourceError(
-                f"row {at + consumed.value + 1}: the records are not sorted by subject_kind "
-                "and subject_id, though the file's metadata says they are"
-            )
-        scored = _Scored(
-            int(consumed.value),
-            out.first[:written],
-            out.score[:written],
-            out.grade[:written],
-            out.lists[:written],
-            out.reasons[: written * MAX_REASONS].reshape(written, MAX_REASONS),
-            out.exact[:written],
+            raise _disorder(at + consumed.value)
+        return _Scored(
+            end=int(consumed.value),
+            first=out.first[:written],
+            score=out.score[:written],
+            grade=out.grade[:written],
+            lists=out.lists[:written],
+            reasons=out.reasons[: written * MAX_REASONS].reshape(written, MAX_REASONS),
+            exact=out.exact[:written],
         )
-        return int(consumed.value), scored
 
     def results(self, batch: pa.RecordBatch, out: _Scored) -> Iterator[pa.RecordBatch]:
         if not len(out.first):

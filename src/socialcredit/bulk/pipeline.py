@@ -21,9 +21,10 @@ chain still open after ``MAX_ROUNDS`` rounds are left to the exact path (``route
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import duckdb
-
+if TYPE_CHECKING:  # DuckDB is imported where a connection is made: the kernel needs none
+    import duckdb
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.scoring import Status
 

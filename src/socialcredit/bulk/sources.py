@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-import duckdb
 import pyarrow as pa
 
+if TYPE_CHECKING:  # DuckDB is imported where a connection is made: the kernel needs none
+    import duckdb
 from socialcredit.records import FLAT_COLUMNS, REQUIRED_FLAT_COLUMNS
 
 #: What ``score_all`` reads: a file path (by suffix) or an Arrow table with the flat columns.
