@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,8 +37,6 @@ from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.bulk.sources import Source, SourceError, register_source
 from socialcredit.rulebook.model import Rulebook
 
-if TYPE_CHECKING:
-    import duckdb
 
 __all__ = [
     "CONTRIBUTION_SCHEMA",
