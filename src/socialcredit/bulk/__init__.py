@@ -37,7 +37,6 @@ from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.bulk.sources import Source, SourceError, register_source
 from socialcredit.rulebook.model import Rulebook
 
-
 __all__ = [
     "CONTRIBUTION_SCHEMA",
     "RESULT_SCHEMA",
