@@ -75,9 +75,11 @@ typedef struct { /* a string column in Arrow's layout, plain or dictionary-encod
 
 typedef struct {
     int64_t n;
-    const int32_t *kind; /* 0..2 in string order */
-    const int32_t *type; /* -1: not in the rulebook */
-    const int32_t *day;  /* days since 1970-01-01 */
+    const int32_t *kind_index; /* a row's subject_kind in the batch's dictionary... */
+    const int32_t *kind_map;   /* ...and that entry's kind, 0..2 in string order (-1: none) */
+    const int32_t *type_index; /* a row's type in the batch's dictionary... */
+    const int32_t *type_map;   /* ...and that entry in the rulebook (-1: not in it) */
+    const int32_t *day;        /* days since 1970-01-01 */
     const double *amount, *quantity;
     const uint8_t *amount_valid, *quantity_valid; /* validity bitmaps, NULL: none null */
     int64_t amount_bit, quantity_bit;              /* the rows' offsets into them */
@@ -325,7 +327,7 @@ static int cmp_span(const void *a, const void *b) {
 /* Steps 1-13 for the records [lo, hi) of one subject; 1 if the kernel settled it. */
 static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_t lo, int64_t hi,
                   int64_t *score_out, int64_t *grade_out, int64_t *lists_out, int64_t *reasons_out) {
-    int64_t kind = c->kind[lo];
+    int64_t kind = c->kind_map[c->kind_index[lo]];
     Item *items = w->items;
     int64_t n = 0;
     /* 1. moment */
@@ -334,7 +336,7 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
         Item *it = &items[n++];
         it->row = row;
         it->day = c->day[row];
-        it->type = c->type[row];
+        it->type = c->type_map[c->type_index[row]];
         it->plan = it->type >= 0 ? r->plans + P_WIDTH * (kind * r->ntypes + it->type) : NULL;
         it->base = it->points = 0;
         it->vf = it->vu = NO_DAY;
@@ -695,7 +697,10 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
 /* -- the chunk ------------------------------------------------------------------------- */
 
 static int subject_before(const Chunk *c, int64_t i, int64_t j) { /* (kind, id) order */
-    if (c->kind[i] != c->kind[j]) return c->kind[i] < c->kind[j] ? -1 : 1;
+    if (c->kind_index[i] != c->kind_index[j]) {
+        int32_t a = c->kind_map[c->kind_index[i]], b = c->kind_map[c->kind_index[j]];
+        if (a != b) return a < b ? -1 : 1;
+    }
     return compare_at(&c->subject, i, &c->subject, j);
 }
 
@@ -703,7 +708,8 @@ static int subject_before(const Chunk *c, int64_t i, int64_t j) { /* (kind, id) 
  *
  * Returns the number of subjects written to ``out``; ``*consumed`` is the rows they cover
  * (the caller carries the rest into the next chunk). -1: out of memory. -2: the rows are not
- * sorted by subject; ``*consumed`` is then the first row out of order.
+ * sorted by subject; ``*consumed`` is then the first row out of order. -3: a row's kind of
+ * subject is none the kernel knows; ``*consumed`` is that row.
  */
 int64_t scs_score_chunk(const Chunk *c, const Rules *r, int64_t as_of, int64_t last, Out *out,
                         int64_t *consumed) {
@@ -737,6 +743,11 @@ int64_t scs_score_chunk(const Chunk *c, const Rules *r, int64_t as_of, int64_t l
             hi++;
         }
         if (hi == c->n && !last) break; /* may go on in the next chunk */
+        if (c->kind_map[c->kind_index[lo]] < 0) {
+            *consumed = lo;
+            written = -3;
+            goto done;
+        }
         if (!grow(&w, 2 * (hi - lo))) {
             written = -1;
             goto done;
