@@ -63,8 +63,13 @@ SPLIT_ROWS = 100_000
 KINDS = tuple(sorted(k.value for k in SubjectKind))
 SORT_KEY = ("subject_kind", "subject_id")
 #: Rows per row group of a file ``sort_records`` writes, and its compression.
-ROW_GROUP_ROWS = 100_000
+ROW_GROUP_ROWS = 250_000
 SORTED_COMPRESSION = "lz4"
+#: Room for a row group's subject ids in one dictionary page (Parquet writers fall back to
+#: plain values beyond it, which the kernel then has to dictionary-encode itself).
+DICTIONARY_PAGE_BYTES = 16 << 20
+#: Columns whose values are (nearly) all different: written plain, never as a dictionary.
+UNIQUE_COLUMNS = ("ref", "evidence")
 _COLUMNS = (
     "subject_kind",
     "subject_id",
@@ -79,7 +84,7 @@ _COLUMNS = (
 )
 #: Read as dictionaries: few values (kinds, types, providers), or, in a file sorted by
 #: subject, one value per subject in a row group (ids): the kernel compares their numbers.
-_DICTIONARY = ("subject_kind", "type", "provider", "subject_id")
+_DICTIONARY = ("subject_kind", "type", "provider", "subject_id", "act", "relates_to")
 
 # Plan flags and table layouts: the enums at the top of _kernel.c.
 _F_KNOWN, _F_APPLIES, _F_CORRECTS, _F_NEGATIVE, _F_POSITIVE = 1, 2, 4, 8, 16
@@ -446,7 +451,12 @@ def sort_records(
         written = 0
         pending: list[pa.RecordBatch] = []
         with pq.ParquetWriter(
-            target, reader.schema, compression=compression, sorting_columns=declared
+            target,
+            reader.schema,
+            compression=compression,
+            sorting_columns=declared,
+            dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES,
+            use_dictionary=[c for c in reader.schema.names if c not in UNIQUE_COLUMNS],
         ) as out:
             for batch in reader:
                 pending.append(batch)
@@ -537,7 +547,7 @@ def _score_batches(
     # ``at`` being its first row in the file (for messages).
     tail: pa.RecordBatch | None = None
     at = 0
-    for batch in _read_ahead(Path(path), rules, batch_rows):
+    for batch in _read_ahead(Path(path), batch_rows):
         offset = 0  # rows of the batch already scored with the tail
         if tail is not None:
             take = min(batch.num_rows, 256)
@@ -600,14 +610,29 @@ def drain_on_thread(
 
 
 def _concat(first: pa.RecordBatch, second: pa.RecordBatch) -> pa.RecordBatch:
-    table = pa.Table.from_batches([first, second]).combine_chunks()
+    """Two slices of batches as one. Providers and ids are decoded from their dictionaries
+    first: joining two dictionaries would hash every entry of both whole batches (a slice
+    keeps its batch's dictionary), for a few hundred rows."""
+    table = pa.Table.from_batches([_plain(first), _plain(second)]).combine_chunks()
     return table.to_batches()[0]
 
 
-def _read_ahead(path: Path, rules: KernelRules, batch_rows: int) -> Iterator[pa.RecordBatch]:
+_DECODED_TO_JOIN = ("provider", "subject_id", "act", "relates_to")
+
+
+def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
+    columns = [
+        column.cast(pa.string()) if name in _DECODED_TO_JOIN else column
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _read_ahead(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """The file's batches in the kernel's columns, decoded one ahead on a thread."""
-    file = pq.ParquetFile(path, read_dictionary=list(_DICTIONARY))
-    present = [c for c in _COLUMNS if c in file.schema_arrow.names]
+    names = pq.read_schema(path).names
+    file = pq.ParquetFile(path, read_dictionary=[c for c in _DICTIONARY if c in names])
+    present = [c for c in _COLUMNS if c in names]
     ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -639,7 +664,7 @@ def _read_ahead(path: Path, rules: KernelRules, batch_rows: int) -> Iterator[pa.
                 reader.join(0.01)
 
 
-_PLAIN = ("ref", "act", "relates_to")
+_PLAIN = ("ref", "act", "relates_to")  # plain strings or dictionaries: the kernel reads both
 _DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
@@ -649,7 +674,7 @@ def _kernel_batch(raw: pa.RecordBatch) -> pa.RecordBatch:
     n = raw.num_rows
     columns = dict(zip(raw.schema.names, raw.columns, strict=True))
     out = {}
-    for name in ("subject_kind", "type", "provider", "subject_id"):
+    for name in ("subject_kind", "type", "provider", "subject_id"):  # required columns
         column = columns[name]
         out[name] = (
             column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
@@ -661,7 +686,12 @@ def _kernel_batch(raw: pa.RecordBatch) -> pa.RecordBatch:
         out[name] = pa.nulls(n, pa.float64()) if column is None else column.cast(pa.float64())
     for name in _PLAIN:
         column = columns.get(name)
-        out[name] = pa.nulls(n, pa.string()) if column is None else column.cast(pa.string())
+        if column is None:
+            out[name] = pa.nulls(n, pa.string())
+        elif pa.types.is_dictionary(column.type):
+            out[name] = column.cast(_DICTIONARY_TYPE)
+        else:
+            out[name] = column.cast(pa.string())
     return pa.RecordBatch.from_pydict(out)
 
 
