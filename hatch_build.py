@@ -119,7 +119,7 @@ def _compile_kernel(package: Path, scratch: Path) -> Path:
     suffix = sysconfig.get_config_var("SHLIB_SUFFIX") or ".so"
     target = scratch / f"{Path(KERNEL).name}{suffix}"
     subprocess.run(
-        [compiler, "-O2", "-shared", "-fPIC", f'-DSCS_BUILT_FROM="{digest}"', "-o", str(target),
+        [compiler, "-O3", "-shared", "-fPIC", f'-DSCS_BUILT_FROM="{digest}"', "-o", str(target),
          str(source), "-lm"],
         check=True,
         stdout=sys.stderr,

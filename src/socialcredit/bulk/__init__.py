@@ -32,7 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from socialcredit.bulk import exact, grading, kernel, pipeline
+from socialcredit.bulk import kernel
 from socialcredit.bulk.rules import RulebookSQL, lit
 from socialcredit.bulk.sources import Source, SourceError, register_source
 from socialcredit.rulebook.model import Rulebook
@@ -121,7 +121,9 @@ class BulkRun:
         self.rules = RulebookSQL(rulebook)
         self.as_of = as_of
         self._spill = tempfile.mkdtemp(prefix="scs-bulk-")
-        import duckdb  # here, not at the top: the kernel's path needs no DuckDB
+        import duckdb  # here, not at the top: the kernel's path needs neither DuckDB...
+
+        from socialcredit.bulk import exact, grading, pipeline  # ...nor the SQL
 
         self.con = duckdb.connect(
             config={
@@ -152,6 +154,8 @@ class BulkRun:
         self._contributions = contributions
 
     def results_sql(self) -> str:
+        from socialcredit.bulk import grading
+
         return (
             f"SELECT * FROM ({grading.results_sql(self.rules)}) "
             "UNION ALL SELECT * FROM exact_results"
@@ -160,6 +164,8 @@ class BulkRun:
     def contributions_sql(self) -> str:
         if not self._contributions:
             raise ValueError("this run was built without contributions=True")
+        from socialcredit.bulk import grading
+
         return (
             f"SELECT * FROM ({grading.contributions_sql()}) UNION ALL SELECT * FROM exact_contribs"
         )

@@ -224,6 +224,7 @@ typedef struct {
     int32_t *spans;   /* freezes: [from, to) pairs */
     int64_t *sums;    /* reasons: per reason code */
     int32_t *touched;
+    int32_t *relating;
     int64_t ntypes, ncategories, nreasons;
 } Work;
 
@@ -240,6 +241,9 @@ static int grow(Work *w, int64_t n) {
     int32_t *touched = realloc(w->touched, (size_t)cap * sizeof(int32_t));
     if (touched == NULL) return 0;
     w->touched = touched;
+    int32_t *relating = realloc(w->relating, (size_t)cap * sizeof(int32_t));
+    if (relating == NULL) return 0;
+    w->relating = relating;
     w->cap = cap;
     return 1;
 }
@@ -350,11 +354,13 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
     /* 3. classify; and which of the later steps have anything to do */
     int too_large = 0;
     int64_t seen = 0; /* the flags of the plans that apply */
-    int any_act = 0, any_relates = 0, any_direct = 0;
+    int any_act = 0, any_direct = 0;
+    int32_t *relating = w->relating; /* the items that relate to another: step 4's */
+    int64_t nrelating = 0;
     for (int64_t i = 0; i < n; i++) {
         Item *it = &items[i];
         const int64_t *plan = it->plan;
-        any_relates |= is_valid(&c->relates_to, it->row);
+        if (is_valid(&c->relates_to, it->row)) relating[nrelating++] = (int32_t)i;
         if (plan == NULL || !(plan[P_FLAGS] & F_APPLIES)) {
             it->status = ST_NOT_SCORED;
             continue;
@@ -379,9 +385,9 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
     }
     if (too_large) return 0;
     /* 4. relate: same provider first, then the earliest */
-    for (int64_t i = 0; i < n && any_relates; i++) {
+    for (int64_t k = 0; k < nrelating; k++) {
+        int64_t i = relating[k];
         Item *it = &items[i];
-        if (!is_valid(&c->relates_to, it->row)) continue;
         int32_t any = -1, same = -1;
         int64_t at = value_of(&c->relates_to, it->row);
         const uint8_t *want = c->relates_to.data + c->relates_to.offsets[at];
@@ -537,6 +543,16 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
             if (size < (it->points < 0 ? -it->points : it->points)) it->points = it->points > 0 ? size : -size;
         }
     }
+    /* From here on only the items still valid at the moment can matter (count, hold a list,
+     * or be frozen): the others, and what ended before it, are left out of steps 11-13. */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        Item *it = &items[i];
+        if (it->vf != NO_DAY && it->vu >= as_of &&
+            (it->status == ST_NONE || it->status == ST_SUPERSEDED))
+            items[kept++] = *it;
+    }
+    n = kept;
     /* 11. the moment's status; "highest" keeps the largest (between equals, the latest) */
     int32_t *best = w->best;
     int any_highest = 0;
@@ -769,6 +785,7 @@ done:
     free(w.items);
     free(w.spans);
     free(w.touched);
+    free(w.relating);
     free(w.longest);
     free(w.best);
     free(w.sums);

@@ -50,8 +50,8 @@ from socialcredit import evaluation
 from socialcredit.bulk.sources import Source, SourceError
 from socialcredit.identifiers import SubjectKind
 from socialcredit.records import REQUIRED_FLAT_COLUMNS, Record, SubjectRef
+from socialcredit.result import MAX_REASONS
 from socialcredit.rulebook.model import Rulebook
-from socialcredit.scoring import MAX_REASONS, evaluate
 
 SOURCE = Path(__file__).with_name("_kernel.c")
 LIBRARY = "_bulk_kernel"
@@ -922,6 +922,8 @@ class _Runner:
 
     def _exact(self, batch: pa.RecordBatch, out: _Scored) -> pa.RecordBatch:
         """The flagged subjects, scored by ``scoring.evaluate``."""
+        from socialcredit.scoring import evaluate  # few runs need it: imported when one does
+
         ends = np.append(out.first[1:], out.end)
         rows = []
         for s in np.flatnonzero(out.exact):
