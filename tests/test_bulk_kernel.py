@@ -186,3 +186,30 @@ def test_a_library_built_from_another_source_is_not_used(tmp_path: Path) -> None
     assert kernel.load(kernel.library_path(), source=other) is None  # stale: the SQL runs
     assert kernel.load(tmp_path / "missing.so") is None
     assert kernel.load(kernel.library_path()) is not None
+
+
+def test_scs_sort_records_writes_the_layout_and_refuses_what_it_cannot_write(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from socialcredit.cli import app
+
+    records = list(demo.generate_records(4, 300, end=AS_OF))
+    demo.write_jsonl(records, tmp_path / "records.jsonl")
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["sort-records", str(tmp_path / "records.jsonl"), str(tmp_path / "s.parquet")]
+    )
+    assert done.exit_code == 0, done.output
+    assert '"rows": 300' in done.output
+    assert kernel.sorted_by_subject(tmp_path / "s.parquet")
+    assert results(tmp_path / "s.parquet", use_kernel=True) == results(table(records))
+    refused = runner.invoke(
+        app, ["sort-records", str(tmp_path / "records.jsonl"), str(tmp_path / "s.csv")]
+    )
+    assert refused.exit_code == 2 and "written as .parquet" in refused.output
+    missing = runner.invoke(
+        app, ["sort-records", str(tmp_path / "none.jsonl"), str(tmp_path / "t.parquet")]
+    )
+    assert missing.exit_code == 2 and "no such file" in missing.output

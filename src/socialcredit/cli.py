@@ -34,7 +34,7 @@ from socialcredit.importer import BATCH_SIZE, Format, InputUnreadable, detect_fo
 from socialcredit.importer import progress_total as import_total
 from socialcredit.keys_cli import app as key_app
 from socialcredit.rulebook_cli import app as rulebook_app
-from socialcredit.scoring_cli import explain, rescore, score
+from socialcredit.scoring_cli import explain, rescore, score, sort_records
 from socialcredit.sim_cli import simulate_command
 from socialcredit.store import audit_index
 from socialcredit.store.registry import Registry
@@ -388,4 +388,5 @@ def _print_visit(url: str, database: str, visit: Visit) -> None:
 app.command("score")(score)
 app.command("explain")(explain)
 app.command("rescore")(rescore)
+app.command("sort-records")(sort_records)
 app.command("simulate")(simulate_command)

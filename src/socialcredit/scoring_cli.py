@@ -47,6 +47,29 @@ class EngineChoice(StrEnum):
     BULK = "bulk"
 
 
+# -- scs sort-records ---------------------------------------------------------------------------
+@user_errors
+def sort_records(
+    source: Annotated[
+        Path, typer.Argument(help="JSON Lines, CSV or Parquet with the flat columns")
+    ],
+    target: Annotated[Path, typer.Argument(help="The Parquet file to write")],
+) -> None:
+    """Write records sorted by subject as Parquet: the layout the bulk engine scores in one
+    pass (its compiled kernel), with the order declared in the file."""
+    from socialcredit.bulk import SourceError, kernel  # the bulk engine: when asked for
+
+    if target.suffix.lower() != ".parquet":
+        raise CommandError(f"{target}: the sorted records are written as .parquet")
+    if target.resolve() == source.resolve():
+        raise CommandError(f"{target}: write the sorted records to another file than the source")
+    try:
+        rows = kernel.sort_records(source, target)
+    except (SourceError, OSError) as error:  # DuckDB's own errors name the file
+        raise CommandError(str(error)) from None
+    emit({"rows": rows, "target": str(target), "sorted_by": list(kernel.SORT_ORDER)})
+
+
 # -- scs score ----------------------------------------------------------------------------------
 @user_errors
 def score(

@@ -334,47 +334,40 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
     int64_t kind = c->kind_map[c->kind_index[lo]];
     Item *items = w->items;
     int64_t n = 0;
-    /* 1. moment */
+    /* 1. moment, and 3. classify (it needs no order: done while collecting); which of the
+     * later steps have anything to do */
+    int too_large = 0;
+    int64_t seen = 0; /* the flags of the plans that apply */
+    int any_act = 0, any_direct = 0, any_relates = 0;
+    const int64_t *plans = r->plans + P_WIDTH * kind * r->ntypes;
     for (int64_t row = lo; row < hi; row++) {
         if (c->day[row] > as_of) continue;
         Item *it = &items[n++];
         it->row = row;
         it->day = c->day[row];
         it->type = c->type_map[c->type_index[row]];
-        it->plan = it->type >= 0 ? r->plans + P_WIDTH * (kind * r->ntypes + it->type) : NULL;
+        const int64_t *plan = it->plan = it->type >= 0 ? plans + P_WIDTH * it->type : NULL;
         it->base = it->points = 0;
         it->vf = it->vu = NO_DAY;
         it->status = ST_NONE;
         it->direct = -1;
         it->target = it->corrected_by = it->repair = -1;
         it->counts = 0;
-    }
-    /* 2. order */
-    sort_items(c, items, n, items + n);
-    /* 3. classify; and which of the later steps have anything to do */
-    int too_large = 0;
-    int64_t seen = 0; /* the flags of the plans that apply */
-    int any_act = 0, any_direct = 0;
-    int32_t *relating = w->relating; /* the items that relate to another: step 4's */
-    int64_t nrelating = 0;
-    for (int64_t i = 0; i < n; i++) {
-        Item *it = &items[i];
-        const int64_t *plan = it->plan;
-        if (is_valid(&c->relates_to, it->row)) relating[nrelating++] = (int32_t)i;
+        any_relates |= is_valid(&c->relates_to, row);
         if (plan == NULL || !(plan[P_FLAGS] & F_APPLIES)) {
             it->status = ST_NOT_SCORED;
             continue;
         }
         seen |= plan[P_FLAGS];
-        any_act |= is_valid(&c->act, it->row);
+        any_act |= is_valid(&c->act, row);
         if (plan[P_FLAGS] & F_ONLY_IF) return 0; /* step 6: the one-subject engine's */
         it->direct = (int32_t)plan[P_DIRECT];
         any_direct |= it->direct >= 0;
         if (plan[P_FLAGS] & (F_TIER_AMOUNT | F_TIER_QUANTITY)) {
             int by_amount = (plan[P_FLAGS] & F_TIER_AMOUNT) != 0;
-            double value = by_amount ? c->amount[it->row] : c->quantity[it->row];
-            if (by_amount ? !bit_set(c->amount_valid, c->amount_bit, it->row)
-                          : !bit_set(c->quantity_valid, c->quantity_bit, it->row)) {
+            double value = by_amount ? c->amount[row] : c->quantity[row];
+            if (by_amount ? !bit_set(c->amount_valid, c->amount_bit, row)
+                          : !bit_set(c->quantity_valid, c->quantity_bit, row)) {
                 it->status = ST_NOT_SCORED;
                 continue;
             }
@@ -383,6 +376,12 @@ static int settle(const Chunk *c, const Rules *r, int32_t as_of, Work *w, int64_
             it->base = it->points = plan[P_BASE];
         }
     }
+    /* 2. order */
+    sort_items(c, items, n, items + n);
+    int32_t *relating = w->relating; /* the items that relate to another, in order: step 4's */
+    int64_t nrelating = 0;
+    for (int64_t i = 0; i < n && any_relates; i++)
+        if (is_valid(&c->relates_to, items[i].row)) relating[nrelating++] = (int32_t)i;
     if (too_large) return 0;
     /* 4. relate: same provider first, then the earliest */
     for (int64_t k = 0; k < nrelating; k++) {

@@ -62,6 +62,8 @@ SPLIT_ROWS = 100_000
 #: Subject kinds in string order: the order the file is sorted in.
 KINDS = tuple(sorted(k.value for k in SubjectKind))
 SORT_KEY = ("subject_kind", "subject_id")
+#: The whole order ``sort_records`` writes (and declares): by subject, then the engine's order.
+SORT_ORDER = (*SORT_KEY, "occurred_on", "ref", "provider")
 #: Rows per row group of a file ``sort_records`` writes, and its compression.
 ROW_GROUP_ROWS = 250_000
 SORTED_COMPRESSION = "lz4"
@@ -442,11 +444,11 @@ def sort_records(
     try:
         con.execute("SET enable_progress_bar = false")
         register_source(con, source)
-        reader = con.sql(
-            "SELECT * FROM src ORDER BY subject_kind, subject_id, occurred_on, ref, provider"
-        ).to_arrow_reader(ROW_GROUP_ROWS)
+        reader = con.sql(f"SELECT * FROM src ORDER BY {', '.join(SORT_ORDER)}").to_arrow_reader(
+            ROW_GROUP_ROWS
+        )
         declared = pq.SortingColumn.from_ordering(
-            reader.schema, [(column, "ascending") for column in SORT_KEY]
+            reader.schema, [(column, "ascending") for column in SORT_ORDER]
         )
         written = 0
         pending: list[pa.RecordBatch] = []
