@@ -61,7 +61,7 @@ def score_routed(
     count = 0
     for (kind, sid), records in _subjects(reader):
         result = evaluate(records, rulebook, as_of, SubjectKind(kind))
-        results.append(_result_row(kind, sid, result))
+        results.append(result_row(kind, sid, result))
         if contribution_schema is not None:
             contribs.extend(_contribution_rows(kind, sid, result))
         count += 1
@@ -105,7 +105,8 @@ def _subjects(reader: duckdb.DuckDBPyConnection) -> Iterator[tuple[tuple[str, st
         yield key, records
 
 
-def _result_row(kind: str, sid: str, result: Result) -> dict[str, Any]:
+def result_row(kind: str, sid: str, result: Result) -> dict[str, Any]:
+    """A one-subject result as a row of ``RESULT_SCHEMA`` (the kernel's exact path too)."""
     return {
         "subject_kind": kind,
         "subject_id": sid,

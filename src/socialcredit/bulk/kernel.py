@@ -501,7 +501,7 @@ def score_sorted(
     run = _Runner(lib, rules, (as_of - _EPOCH).days, rulebook, as_of, schema, counts)
     try:
         with _small_pages():
-            yield from _score_batches(run, path, rules, batch_rows)
+            yield from _score_batches(run, path, batch_rows)
     finally:
         run.close()
 
@@ -543,10 +543,14 @@ def _prctl() -> Callable[..., int] | None:
 
 
 def _score_batches(
-    run: _Runner, path: str | os.PathLike[str], rules: KernelRules, batch_rows: int
+    run: _Runner, path: str | os.PathLike[str], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
-    # The last subject of a batch may go on in the next: it is carried over as ``tail``,
-    # ``at`` being its first row in the file (for messages).
+    """The results of every subject in the file, batch by batch.
+
+    The last subject of a batch may go on in the next: it is carried over as ``tail`` (``at``
+    is its first row in the file, for messages) and scored with the head of the next batch,
+    grown until the subject ends in it; the rest of that batch is then scored in place.
+    """
     tail: pa.RecordBatch | None = None
     at = 0
     for batch in _read_ahead(Path(path), batch_rows):
@@ -924,7 +928,9 @@ class _Runner:
 
     def _exact(self, batch: pa.RecordBatch, out: _Scored) -> pa.RecordBatch:
         """The flagged subjects, scored by ``scoring.evaluate``."""
-        from socialcredit.scoring import evaluate  # few runs need it: imported when one does
+        # Few runs need these: imported when one does.
+        from socialcredit.bulk.exact import result_row
+        from socialcredit.scoring import evaluate
 
         ends = np.append(out.first[1:], out.end)
         rows = []
@@ -947,17 +953,7 @@ class _Runner:
                 for row in part
             ]
             result = evaluate(records, self.rulebook, self.as_of, kind)
-            rows.append(
-                {
-                    "subject_kind": kind.value,
-                    "subject_id": subject.id,
-                    "score": result.score,
-                    "grade": result.grade,
-                    "lists": list(result.lists),
-                    "measures": [m.code for m in result.measures],
-                    "reasons": [r.code for r in result.reasons],
-                }
-            )
+            rows.append(result_row(kind.value, subject.id, result))
         return pa.RecordBatch.from_pylist(rows, schema=self.schema)
 
 
