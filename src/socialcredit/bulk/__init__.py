@@ -283,15 +283,15 @@ def _write_kernel_results(
     if suffix not in (".parquet", ".jsonl", ".ndjson", ".json"):
         raise SourceError(f"{path}: write .parquet or .jsonl, not {suffix or 'none'}")
     counts = kernel.KernelCounts()
-    batches = kernel.score_sorted(source, rulebook, as_of, RESULT_SCHEMA, counts)
     if suffix == ".parquet":
-        # Written on a thread of its own (pyarrow lets go of the GIL), while the kernel
-        # scores the next batch; statistics and dictionaries only where they pay.
+        # Made into rows and written on a thread of its own while the kernel scores the next
+        # batch; statistics and dictionaries only where they pay.
         with pq.ParquetWriter(
             path, RESULT_SCHEMA, use_dictionary=["subject_kind", "grade"], write_statistics=False
         ) as out:
-            kernel.drain_on_thread(batches, out.write_batch)
+            kernel.write_sorted(source, rulebook, as_of, RESULT_SCHEMA, out.write_batch, counts)
     else:
+        batches = kernel.score_sorted(source, rulebook, as_of, RESULT_SCHEMA, counts)
         import duckdb
 
         con = duckdb.connect()

@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -56,7 +57,7 @@ from socialcredit.rulebook.model import Rulebook
 SOURCE = Path(__file__).with_name("_kernel.c")
 LIBRARY = "_bulk_kernel"
 #: Rows decoded at a time; two batches are in memory at once (one read ahead).
-BATCH_ROWS = 500_000
+BATCH_ROWS = 250_000
 #: Batches of at least this many rows are scored on two threads, half each.
 SPLIT_ROWS = 100_000
 #: Subject kinds in string order: the order the file is sorted in.
@@ -493,15 +494,45 @@ def score_sorted(
     batch_rows: int = BATCH_ROWS,
 ) -> Iterator[pa.RecordBatch]:
     """Every subject's result, for a Parquet file sorted by subject (``sorted_by_subject``)."""
+    with _session(rulebook, as_of, schema, counts) as run:
+        for batch, scored in _score_batches(run, path, batch_rows):
+            yield from run.results(batch, scored)
+
+
+def write_sorted(
+    path: str | os.PathLike[str],
+    rulebook: Rulebook,
+    as_of: date,
+    schema: pa.Schema,
+    write: Callable[[pa.RecordBatch], object],
+    counts: KernelCounts | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> None:
+    """``score_sorted``, each result batch passed to ``write``: the batches are built and
+    written on a second thread while this one scores the next records."""
+
+    def build_and_write(item: tuple[pa.RecordBatch, _Scored]) -> None:
+        for results in run.results(*item):
+            write(results)
+
+    with _session(rulebook, as_of, schema, counts) as run:
+        drain_on_thread(_score_batches(run, path, batch_rows), build_and_write)
+
+
+@contextmanager
+def _session(
+    rulebook: Rulebook, as_of: date, schema: pa.Schema, counts: KernelCounts | None
+) -> Iterator[_Runner]:
     lib = load()
     if lib is None:
         raise RuntimeError("the bulk kernel is not installed (see bulk.kernel.available)")
-    rules = KernelRules(rulebook)
     counts = counts if counts is not None else KernelCounts()
-    run = _Runner(lib, rules, (as_of - _EPOCH).days, rulebook, as_of, schema, counts)
+    run = _Runner(
+        lib, KernelRules(rulebook), (as_of - _EPOCH).days, rulebook, as_of, schema, counts
+    )
     try:
         with _small_pages():
-            yield from _score_batches(run, path, batch_rows)
+            yield run
     finally:
         run.close()
 
@@ -544,8 +575,9 @@ def _prctl() -> Callable[..., int] | None:
 
 def _score_batches(
     run: _Runner, path: str | os.PathLike[str], batch_rows: int
-) -> Iterator[pa.RecordBatch]:
-    """The results of every subject in the file, batch by batch.
+) -> Iterator[tuple[pa.RecordBatch, _Scored]]:
+    """Every subject of the file scored, batch by batch: each batch with what the kernel
+    wrote for it (``_Runner.results`` makes the result rows of the two).
 
     The last subject of a batch may go on in the next: it is carried over as ``tail`` (``at``
     is its first row in the file, for messages) and scored with the head of the next batch,
@@ -566,36 +598,35 @@ def _score_batches(
             if not done:  # the whole batch is the tail's subject
                 tail = merged
                 continue
-            yield from run.results(merged, scored)
+            yield merged, scored
             offset = done - tail.num_rows
             at += done
         rest = batch.slice(offset)
         done, scored = run(rest, last=False, at=at)
-        yield from run.results(rest, scored)
+        yield rest, scored
         tail = rest.slice(done)
         at += done
     if tail is not None and tail.num_rows:
         _, scored = run(tail, last=True, at=at)
-        yield from run.results(tail, scored)
+        yield tail, scored
 
 
 _EPOCH = date(1970, 1, 1)
+T = TypeVar("T")
 
 
-def drain_on_thread(
-    batches: Iterator[pa.RecordBatch], write: Callable[[pa.RecordBatch], object]
-) -> None:
-    """Pass every batch to ``write`` on a thread of its own, while this one makes the next.
+def drain_on_thread(items: Iterator[T], write: Callable[[T], object]) -> None:
+    """Pass every item to ``write`` on a thread of its own, while this one makes the next.
 
     An error on either side stops both and is raised here.
     """
-    ready: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
+    ready: queue.Queue[T | None] = queue.Queue(maxsize=4)
     failed: list[BaseException] = []
 
     def writer() -> None:
         try:
-            while (batch := ready.get()) is not None:
-                write(batch)
+            while (item := ready.get()) is not None:
+                write(item)
         except BaseException as error:
             failed.append(error)
             while ready.get() is not None:  # let the producer finish putting
@@ -604,10 +635,10 @@ def drain_on_thread(
     thread = threading.Thread(target=writer, name="scs-kernel-writer", daemon=True)
     thread.start()
     try:
-        for batch in batches:
+        for item in items:
             if failed:
                 break
-            ready.put(batch)
+            ready.put(item)
     finally:
         ready.put(None)
         thread.join()
@@ -881,14 +912,15 @@ class _Runner:
                 f"row {at + consumed.value + 1}: subject_kind {value!r} is not one of "
                 f"{', '.join(KINDS)}"
             )
+        # Copies: the buffers serve the next call while these are still being made into rows.
         return _Scored(
             end=int(consumed.value),
-            first=out.first[:written],
-            score=out.score[:written],
-            grade=out.grade[:written],
-            lists=out.lists[:written],
-            reasons=out.reasons[: written * MAX_REASONS].reshape(written, MAX_REASONS),
-            exact=out.exact[:written],
+            first=out.first[:written].copy(),
+            score=out.score[:written].copy(),
+            grade=out.grade[:written].copy(),
+            lists=out.lists[:written].copy(),
+            reasons=out.reasons[: written * MAX_REASONS].reshape(written, MAX_REASONS).copy(),
+            exact=out.exact[:written].copy(),
         )
 
     def results(self, batch: pa.RecordBatch, out: _Scored) -> Iterator[pa.RecordBatch]:
