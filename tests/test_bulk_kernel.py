@@ -213,3 +213,29 @@ def test_scs_sort_records_writes_the_layout_and_refuses_what_it_cannot_write(
         app, ["sort-records", str(tmp_path / "none.jsonl"), str(tmp_path / "t.parquet")]
     )
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_a_run_killed_while_writing_leaves_the_earlier_results_and_no_half_file(
+    city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_kernel: bool
+) -> None:
+    from socialcredit.bulk import BulkRun
+
+    sorted_path = tmp_path / "sorted.parquet"
+    kernel.sort_records(city, sorted_path)
+    target = tmp_path / "results.parquet"
+    target.write_bytes(b"the results of an earlier run")
+
+    def killed_in_kernel(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the Parquet writer has opened its file by then
+
+    def killed_in_sql(run: BulkRun, sql: str, path: Path) -> None:
+        Path(path).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kernel, "write_sorted", killed_in_kernel)
+    monkeypatch.setattr(BulkRun, "write", killed_in_sql)
+    with pytest.raises(KeyboardInterrupt):
+        write_results(sorted_path, RONGCHENG, AS_OF, target, use_kernel=use_kernel)
+    assert target.read_bytes() == b"the results of an earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet", "sorted.parquet"]

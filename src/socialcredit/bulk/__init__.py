@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -248,14 +249,34 @@ def write_results(
     contributions: str | os.PathLike[str] | None = None,
     use_kernel: bool | None = None,
 ) -> BulkSummary:
-    """Score every subject and write the results (and contributions) to Parquet or JSONL."""
+    """Score every subject and write the results (and contributions) to Parquet or JSONL.
+
+    Each file is written beside its name and renamed into place when whole: a run that fails
+    or is killed leaves the files as they were, never half a file.
+    """
     if _takes_kernel(source, contributions is not None, use_kernel):
-        return _write_kernel_results(source, rulebook, as_of, path)
+        with _whole(path) as partial:
+            return _write_kernel_results(source, rulebook, as_of, partial)
     with BulkRun(source, rulebook, as_of, contributions=contributions is not None) as run:
-        run.write(run.results_sql(), path)
+        with _whole(path) as partial:
+            run.write(run.results_sql(), partial)
         if contributions is not None:
-            run.write(run.contributions_sql(), contributions)
+            with _whole(contributions) as partial:
+                run.write(run.contributions_sql(), partial)
         return run.summary
+
+
+@contextmanager
+def _whole(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A file to write in place of ``path`` (same folder and suffix), renamed to ``path``
+    once the block has written it; removed if the block fails."""
+    target = Path(path)
+    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _takes_kernel(source: Source, contributions: bool, use_kernel: bool | None) -> bool:
