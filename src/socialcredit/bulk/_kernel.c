@@ -225,7 +225,6 @@ typedef struct {
     int64_t *sums;    /* reasons: per reason code */
     int32_t *touched;
     int32_t *relating;
-    int64_t ntypes, ncategories, nreasons;
 } Work;
 
 static int grow(Work *w, int64_t n) {
@@ -730,8 +729,6 @@ int64_t scs_score_chunk(const Chunk *c, const Rules *r, int64_t as_of, int64_t l
                         int64_t *consumed) {
     build_month_starts();
     Work w = {0};
-    w.ntypes = r->ntypes;
-    w.ncategories = r->ncategories;
     int64_t nreasons = 2 * r->ntypes + 64;
     w.longest = malloc((size_t)(r->ncategories + 1) * sizeof(int32_t));
     w.best = malloc((size_t)(r->ntypes + 1) * sizeof(int32_t));

@@ -12,7 +12,7 @@ take this path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -79,30 +79,33 @@ def _subjects(reader: duckdb.DuckDBPyConnection) -> Iterator[tuple[tuple[str, st
     records: list[Record] = []
     subject: SubjectRef | None = None
     for batch in batches:
-        columns = batch.to_pydict()
-        for i in range(batch.num_rows):
-            row_key = (columns["subject_kind"][i], columns["subject_id"][i])
+        for row in batch.to_pylist():
+            row_key = (row["subject_kind"], row["subject_id"])
             if row_key != key:
                 if key is not None:
                     yield key, records
                 key, records = row_key, []
                 subject = SubjectRef(SubjectKind(row_key[0]), row_key[1])
             assert subject is not None
-            records.append(
-                Record(
-                    columns["provider"][i],
-                    columns["ref"][i],
-                    subject,
-                    columns["type"][i],
-                    columns["occurred_on"][i],
-                    act=columns["act"][i],
-                    amount=columns["amount"][i],
-                    quantity=columns["quantity"][i],
-                    relates_to=columns["relates_to"][i],
-                )
-            )
+            records.append(flat_record(row, subject))
     if key is not None:
         yield key, records
+
+
+def flat_record(row: Mapping[str, Any], subject: SubjectRef) -> Record:
+    """A row of the flat columns as the one-subject engine's ``Record`` (the kernel's exact
+    path too)."""
+    return Record(
+        row["provider"],
+        row["ref"],
+        subject,
+        row["type"],
+        row["occurred_on"],
+        act=row["act"],
+        amount=row["amount"],
+        quantity=row["quantity"],
+        relates_to=row["relates_to"],
+    )
 
 
 def result_row(kind: str, sid: str, result: Result) -> dict[str, Any]:

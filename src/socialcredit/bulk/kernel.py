@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 from socialcredit import evaluation
 from socialcredit.bulk.sources import Source, SourceError
 from socialcredit.identifiers import SubjectKind
-from socialcredit.records import REQUIRED_FLAT_COLUMNS, Record, SubjectRef
+from socialcredit.records import REQUIRED_FLAT_COLUMNS, SubjectRef
 from socialcredit.result import MAX_REASONS
 from socialcredit.rulebook.model import Rulebook
 
@@ -226,8 +226,8 @@ class KernelRules:
 
     def __init__(self, rb: Rulebook):
         self.rb = rb
-        self.types = list(rb.types)
-        index = {code: i for i, code in enumerate(self.types)}
+        types = list(rb.types)
+        index = {code: i for i, code in enumerate(types)}
         self.type_index = index
         categories = sorted(
             {rule.category for rule in rb.types.values()}
@@ -237,20 +237,20 @@ class KernelRules:
         capped = {cap.category for cap in rb.counting.annual_caps}
         if len(rb.lists) > _MAX_LISTS:
             raise ValueError(f"the kernel keeps at most {_MAX_LISTS} lists")
-        list_mask = dict.fromkeys(self.types, 0)
+        list_mask = dict.fromkeys(types, 0)
         for bit, listing in enumerate(rb.lists):
             for code in listing.types:
                 if code in list_mask:
                     list_mask[code] |= 1 << bit
         # Reason codes: as ``evaluation`` names them; ranked as strings for the ties.
-        self.reason_codes = [f"direct_grade:{c}" for c in self.types]
-        self.reason_codes += [f"points:{c}" for c in self.types]
+        self.reason_codes = [f"direct_grade:{c}" for c in types]
+        self.reason_codes += [f"points:{c}" for c in types]
         self.reason_codes += [f"repair:{r.code}" for r in rb.repairs]
         self.reason_codes.append("frozen_additions")
         order = sorted(range(len(self.reason_codes)), key=self.reason_codes.__getitem__)
         reason_rank = np.empty(len(order), dtype=np.int64)
         reason_rank[order] = np.arange(len(order))
-        ntypes = len(self.types)
+        ntypes = len(types)
 
         plans = np.zeros((len(KINDS) * ntypes, _P_WIDTH), dtype=np.int64)
         steps: list[tuple[int, int]] = []
@@ -259,7 +259,7 @@ class KernelRules:
         tier_points: list[int] = []
         for k, kind in enumerate(KINDS):
             tables = evaluation._tables(rb, SubjectKind(kind))
-            for t, code in enumerate(self.types):
+            for t, code in enumerate(types):
                 plan = tables.plans[code]
                 rule = rb.types[code]
                 flags = _F_KNOWN
@@ -667,8 +667,11 @@ def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def _read_ahead(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """The file's batches in the kernel's columns, decoded one ahead on a thread."""
-    names = pq.read_schema(path).names
-    file = pq.ParquetFile(path, read_dictionary=[c for c in _DICTIONARY if c in names])
+    metadata = pq.read_metadata(path)  # the footer, parsed once
+    names = metadata.schema.names
+    file = pq.ParquetFile(
+        path, metadata=metadata, read_dictionary=[c for c in _DICTIONARY if c in names]
+    )
     present = [c for c in _COLUMNS if c in names]
     ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
@@ -701,7 +704,7 @@ def _read_ahead(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
                 reader.join(0.01)
 
 
-_PLAIN = ("ref", "act", "relates_to")  # plain strings or dictionaries: the kernel reads both
+_OTHER_STRINGS = ("ref", "act", "relates_to")  # as read, plain or dictionaries: both do
 _DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
@@ -717,11 +720,11 @@ def _kernel_batch(raw: pa.RecordBatch) -> pa.RecordBatch:
             column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
         ).cast(_DICTIONARY_TYPE)
     day = columns["occurred_on"]
-    out["day"] = day if day.type == pa.date32() else day.cast(pa.date32())
+    out["occurred_on"] = day if day.type == pa.date32() else day.cast(pa.date32())
     for name in ("amount", "quantity"):
         column = columns.get(name)
         out[name] = pa.nulls(n, pa.float64()) if column is None else column.cast(pa.float64())
-    for name in _PLAIN:
+    for name in _OTHER_STRINGS:
         column = columns.get(name)
         if column is None:
             out[name] = pa.nulls(n, pa.string())
@@ -777,7 +780,7 @@ def _chunk(batch: pa.RecordBatch, rules: KernelRules) -> _Chunk:
         kind_map=_address(kind_map),
         type_index=_numbers(types.indices, 4),
         type_map=_address(type_map),
-        day=_numbers(col("day"), 4),
+        day=_numbers(col("occurred_on"), 4),
         amount=_numbers(amount, 8),
         quantity=_numbers(quantity, 8),
         amount_valid=_validity(amount),
@@ -961,7 +964,7 @@ class _Runner:
     def _exact(self, batch: pa.RecordBatch, out: _Scored) -> pa.RecordBatch:
         """The flagged subjects, scored by ``scoring.evaluate``."""
         # Few runs need these: imported when one does.
-        from socialcredit.bulk.exact import result_row
+        from socialcredit.bulk.exact import flat_record, result_row
         from socialcredit.scoring import evaluate
 
         ends = np.append(out.first[1:], out.end)
@@ -970,20 +973,7 @@ class _Runner:
             part = batch.slice(int(out.first[s]), int(ends[s] - out.first[s])).to_pylist()
             kind = SubjectKind(part[0]["subject_kind"])
             subject = SubjectRef(kind, part[0]["subject_id"])
-            records = [
-                Record(
-                    row["provider"],
-                    row["ref"],
-                    subject,
-                    row["type"],
-                    row["day"],
-                    act=row["act"],
-                    amount=row["amount"],
-                    quantity=row["quantity"],
-                    relates_to=row["relates_to"],
-                )
-                for row in part
-            ]
+            records = [flat_record(row, subject) for row in part]
             result = evaluate(records, self.rulebook, self.as_of, kind)
             rows.append(result_row(kind.value, subject.id, result))
         return pa.RecordBatch.from_pylist(rows, schema=self.schema)
